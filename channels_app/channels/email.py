@@ -1,0 +1,110 @@
+"""Email over SMTP through Django's email backend: one connection per chunk, a text
+body with an HTML alternative, the Message-ID kept as the provider message id."""
+
+import smtplib
+import socket
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+
+from .base import OutboundMessage, Provider, SendResult, TransportError
+from .registry import register
+
+
+def _classify_smtp(exc: Exception) -> TransportError:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        permanent = all(500 <= code < 600 for code in codes) if codes else True
+        return TransportError(f"recipient refused: {exc.recipients}", permanent=permanent)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+            else str(exc.smtp_error)
+        return TransportError(f"SMTP {exc.smtp_code}: {msg}", permanent=500 <= exc.smtp_code < 600)
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, socket.timeout, ConnectionError, OSError)):
+        return TransportError(f"SMTP connection error: {exc}")
+    return TransportError(f"SMTP error: {exc}")
+
+
+@register
+class SMTPProvider(Provider):
+    id = "smtp"
+    channel = "email"
+    label = "SMTP"
+    config_keys = ("host", "port", "username", "password", "use_tls", "use_ssl", "from_email",
+                   "timeout")
+    secret_keys = ("password",)
+
+    def _connection(self):
+        c = self.config
+        return get_connection(
+            "django.core.mail.backends.smtp.EmailBackend",
+            host=c.get("host") or settings.EMAIL_HOST,
+            port=int(c.get("port") or settings.EMAIL_PORT),
+            username=c.get("username", settings.EMAIL_HOST_USER) or "",
+            password=c.get("password", settings.EMAIL_HOST_PASSWORD) or "",
+            use_tls=bool(c.get("use_tls", settings.EMAIL_USE_TLS)),
+            use_ssl=bool(c.get("use_ssl", settings.EMAIL_USE_SSL)),
+            timeout=float(c.get("timeout") or settings.EMAIL_TIMEOUT),
+            fail_silently=False,
+        )
+
+    def _build(self, message: OutboundMessage, connection) -> tuple[EmailMultiAlternatives, str]:
+        domain = (self.config.get("from_email") or settings.DEFAULT_FROM_EMAIL).rpartition("@")[2]
+        message_id = make_msgid(idstring=f"d{message.delivery_id}", domain=domain or None)
+        headers = {"Message-ID": message_id, **message.headers}
+        mail = EmailMultiAlternatives(
+            subject=message.subject.replace("\n", " ").strip(),
+            body=message.body,
+            from_email=self.config.get("from_email") or settings.DEFAULT_FROM_EMAIL,
+            to=[message.address],
+            headers=headers,
+            connection=connection,
+        )
+        if message.body_html:
+            mail.attach_alternative(message.body_html, "text/html")
+        return mail, message_id
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return self.send_batch([message])[0]
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        connection = self._connection()
+        try:
+            connection.open()
+        except Exception as exc:  # noqa: BLE001 - every connect failure is a transport error
+            err = _classify_smtp(exc)
+            err.permanent = False
+            return [SendResult.failure(m.delivery_id, err) for m in messages]
+        results: list[SendResult] = []
+        try:
+            for message in messages:
+                try:
+                    mail, message_id = self._build(message, connection)
+                    mail.send(fail_silently=False)
+                    results.append(SendResult(message.delivery_id, ok=True,
+                                              provider_message_id=message_id))
+                except Exception as exc:  # noqa: BLE001
+                    err = _classify_smtp(exc)
+                    results.append(SendResult.failure(message.delivery_id, err))
+                    if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError)) and not \
+                            isinstance(exc, smtplib.SMTPResponseException):
+                        # The connection is gone: the rest of the chunk is retried later.
+                        for rest in messages[len(results):]:
+                            results.append(SendResult.failure(rest.delivery_id, err))
+                        break
+        finally:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                pass
+        return results
+
+    def test_connection(self) -> str:
+        connection = self._connection()
+        try:
+            connection.open()
+        except Exception as exc:  # noqa: BLE001
+            raise _classify_smtp(exc) from exc
+        connection.close()
+        return f"connected to {connection.host}:{connection.port}"
