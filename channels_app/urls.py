@@ -1,1 +1,3 @@
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [*api.urlpatterns]

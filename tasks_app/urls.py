@@ -1,1 +1,3 @@
-urlpatterns: list = []
+from .api import messages, recipients
+
+urlpatterns = [*recipients.urlpatterns, *messages.urlpatterns]

@@ -1,0 +1,1 @@
+urlpatterns: list = []  # recipients, quiet hours, preferences

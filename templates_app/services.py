@@ -1,0 +1,179 @@
+"""Business actions on templates: create, edit the draft, publish, preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django_fsm import can_proceed
+
+from msgcenter.errors import APIError, InvalidParams, InvalidRequest, NotFound
+
+from .models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
+from .rendering import RenderError, check_compiles, check_schema, render_content, validate_params
+
+TEMPLATE_FIELDS = ("name", "category", "description", "params_schema", "sample_params",
+                   "dedup_window_seconds", "daily_cap", "remind_after_seconds", "remind_channel")
+CONTENT_FIELDS = ("subject", "body", "body_html", "extra", "account_id", "fallback_channel")
+
+
+def get_template(code: str) -> MessageTemplate:
+    try:
+        return MessageTemplate.objects.get(code=code)
+    except MessageTemplate.DoesNotExist:
+        raise APIError(f"Template '{code}' does not exist.", code="template_not_found",
+                       status_code=404, details={"template": code})
+
+
+def _check_schema(schema: Any) -> None:
+    problem = check_schema(schema)
+    if problem:
+        raise InvalidRequest(problem, details={"field": "params_schema"})
+
+
+def _save_contents(template: MessageTemplate, contents: list[dict[str, Any]]) -> None:
+    """Replace the draft contents with `contents` (one per channel+locale)."""
+    seen = set()
+    for c in contents:
+        key = (c["channel"], c.get("locale", "") or "")
+        if key in seen:
+            raise InvalidRequest(f"Duplicate content for channel '{key[0]}' locale '{key[1]}'.")
+        seen.add(key)
+    template.contents.all().delete()
+    TemplateContent.objects.bulk_create(
+        TemplateContent(
+            template=template,
+            channel=c["channel"],
+            locale=c.get("locale", "") or "",
+            **{f: c[f] for f in CONTENT_FIELDS if f in c and c[f] is not None},
+        )
+        for c in contents
+    )
+
+
+@transaction.atomic
+def create_template(*, code: str, name: str, contents: list[dict[str, Any]],
+                    **fields: Any) -> MessageTemplate:
+    if MessageTemplate.objects.filter(code=code).exists():
+        raise APIError(f"Template '{code}' already exists.", code="conflict", status_code=409,
+                       details={"template": code})
+    if "params_schema" in fields:
+        _check_schema(fields["params_schema"])
+    template = MessageTemplate.objects.create(
+        code=code, name=name, **{k: v for k, v in fields.items() if k in TEMPLATE_FIELDS}
+    )
+    _save_contents(template, contents)
+    return template
+
+
+@transaction.atomic
+def update_template(*, template: MessageTemplate, contents: list[dict[str, Any]] | None = None,
+                    **fields: Any) -> MessageTemplate:
+    """Edit the draft. Published versions are frozen and never change."""
+    if template.status == TemplateStatus.ARCHIVED:
+        raise APIError("An archived template cannot be edited; restore it first.",
+                       code="invalid_transition", status_code=409)
+    if "params_schema" in fields:
+        _check_schema(fields["params_schema"])
+    for key, value in fields.items():
+        if key in TEMPLATE_FIELDS:
+            setattr(template, key, value)
+    template.save()
+    if contents is not None:
+        _save_contents(template, contents)
+    return template
+
+
+def _snapshot(template: MessageTemplate) -> list[dict[str, Any]]:
+    return [c.as_snapshot() for c in template.contents.all()]
+
+
+def template_policies(template: MessageTemplate) -> dict[str, Any]:
+    return {
+        "dedup_window_seconds": template.dedup_window_seconds,
+        "daily_cap": template.daily_cap,
+        "remind_after_seconds": template.remind_after_seconds,
+        "remind_channel": template.remind_channel,
+    }
+
+
+def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVersion:
+    """Compile every content, then freeze the draft as a new immutable version."""
+    with transaction.atomic():
+        template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+        if not can_proceed(template.publish):
+            raise APIError(f"A template in state '{template.status}' cannot be published.",
+                           code="invalid_transition", status_code=409)
+        contents = _snapshot(template)
+        if not contents:
+            raise InvalidRequest("A template needs at least one content to be published.")
+        try:
+            check_compiles(contents)
+        except RenderError as exc:
+            raise APIError(f"Template does not compile: {exc.message}", code="invalid_template",
+                           details=exc.as_details())
+        next_version = (template.version or 0) + 1
+        version = TemplateVersion.objects.create(
+            template=template,
+            version=next_version,
+            category=template.category,
+            params_schema=template.params_schema,
+            contents=contents,
+            settings=template_policies(template),
+            published_by=by,
+        )
+        template.publish()
+        template.version = next_version
+        template.save(update_fields=["status", "version", "updated_at"])
+    return version
+
+
+def archive_template(*, template: MessageTemplate) -> MessageTemplate:
+    with transaction.atomic():
+        template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+        if not can_proceed(template.archive):
+            raise APIError(f"A template in state '{template.status}' cannot be archived.",
+                           code="invalid_transition", status_code=409)
+        template.archive()
+        template.save(update_fields=["status", "updated_at"])
+    return template
+
+
+def published_version(code: str) -> TemplateVersion:
+    """The latest published version of `code`, or the API errors of API.md."""
+    template = get_template(code)
+    if template.status != TemplateStatus.PUBLISHED or not template.version:
+        raise APIError(f"Template '{code}' has no published version.",
+                       code="template_not_published", status_code=409,
+                       details={"template": code})
+    return TemplateVersion.objects.select_related("template").get(
+        template=template, version=template.version)
+
+
+def preview_template(*, template: MessageTemplate, params: dict[str, Any] | None,
+                     channel: str | None = None, locale: str = "") -> dict[str, Any]:
+    """Render the draft for one channel with `params` (default: the sample params)."""
+    params = template.sample_params if params is None else params
+    errors = validate_params(template.params_schema or {}, params)
+    if errors:
+        raise InvalidParams("Params do not match the template's schema.",
+                            details={"errors": [e.as_dict() for e in errors]})
+    contents = list(template.contents.all())
+    if not contents:
+        raise InvalidRequest("The template has no content to preview.")
+    if channel:
+        matching = [c for c in contents if c.channel == channel]
+        if not matching:
+            raise InvalidRequest(f"The template has no content for channel '{channel}'.",
+                                 details={"channel": channel})
+        exact = [c for c in matching if c.locale == locale]
+        content = (exact or [c for c in matching if not c.locale] or matching)[0]
+    else:
+        content = contents[0]
+    try:
+        rendered = render_content(content.as_snapshot(), params)
+    except RenderError as exc:
+        raise APIError(f"Template cannot be rendered: {exc.message}", code="invalid_template",
+                       details=exc.as_details())
+    return {"channel": content.channel, "subject": rendered["subject"], "body": rendered["body"],
+            "body_html": rendered["body_html"], "extra": rendered["extra"]}

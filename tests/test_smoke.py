@@ -1,0 +1,3 @@
+def test_schema_answers(client, db):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
