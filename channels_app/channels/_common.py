@@ -1,0 +1,158 @@
+"""Helpers shared by the provider adapters: raw HTTP calls whose errors live in the
+body, JSON decoding, access-token caching and mention helpers.
+
+Not a provider module (the leading underscore keeps `load_all()` from importing it as
+one)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from django.core.cache import cache
+
+from .base import ConfigError, HTTPProvider, TransportError, classify_status
+
+# A token is dropped this long before the provider says it expires (never less than 80%
+# of its life is used), so that a request never races the expiry.
+TOKEN_EXPIRY_MARGIN = 300
+# How long another worker waits for the one that is already fetching a token.
+TOKEN_LOCK_SECONDS = 10
+
+
+def call(provider: HTTPProvider, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One HTTP request without classifying the status code: many providers answer
+    errors as HTTP 200 (or 400) with an error code in the body, which the adapter reads."""
+    try:
+        return provider.client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise TransportError(f"timeout calling {provider.id}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise TransportError(f"connection error calling {provider.id}: {exc}") from exc
+
+
+def json_body(provider: HTTPProvider, response: httpx.Response) -> Any:
+    """The decoded JSON body; a body that is not JSON fails like its status code says
+    (a gateway's HTML 502 page is transient, a 404 page permanent)."""
+    try:
+        return response.json()
+    except ValueError:
+        verdict = classify_status(response.status_code)
+        raise TransportError(
+            f"HTTP {response.status_code} from {provider.id}, not JSON: {response.text[:300]}",
+            permanent=bool(verdict) if verdict is not None else True,
+        ) from None
+
+
+def with_query(url: str, params: dict[str, Any]) -> str:
+    """`url` with `params` added to (or replacing those in) its query string."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k not in params]
+    query += [(k, str(v)) for k, v in params.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def masked_url(url: str) -> str:
+    """A webhook URL safe to show: its query string (which holds the access token or
+    key) and last path segment (Feishu/Slack hook ids) are masked."""
+    parts = urlsplit(url)
+    path = parts.path
+    if parts.query:
+        query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    else:
+        query = ""
+        head, _, last = path.rstrip("/").rpartition("/")
+        if len(last) > 6:
+            path = f"{head}/{last[:4]}***"
+    return urlunsplit(parts._replace(path=path, query=query))
+
+
+def base_url(provider: HTTPProvider, default: str) -> str:
+    return str(provider.config.get("base_url") or default).rstrip("/")
+
+
+def mention_values(mentions: list[dict[str, Any]], key: str) -> list[str]:
+    """Distinct non-empty values of `key` in the mentions, in order."""
+    seen: dict[str, None] = {}
+    for mention in mentions:
+        value = str(mention.get(key) or "").strip()
+        if value:
+            seen.setdefault(value, None)
+    return list(seen)
+
+
+class AccessToken:
+    """An access token in Django's cache (Redis in production), shared by every worker,
+    keyed by a hash of the credentials so that two accounts never share one and a
+    changed secret never reuses an old token.
+
+    `fetch()` returns `(token, expires_in_seconds)` and raises TransportError. Only one
+    worker fetches at a time: providers such as WeChat invalidate the previous token
+    when a new one is issued, so a stampede would make workers revoke each other's."""
+
+    def __init__(self, provider_id: str, credentials: tuple[str, ...],
+                 fetch: Callable[[], tuple[str, int]]) -> None:
+        digest = hashlib.sha256("\x00".join((provider_id, *credentials)).encode()).hexdigest()
+        self.key = f"channels:token:{provider_id}:{digest[:32]}"
+        self.lock_key = self.key + ":lock"
+        self.fetch = fetch
+
+    def get(self) -> str:
+        token = cache.get(self.key)
+        if token:
+            return token
+        return self._refresh()
+
+    def invalidate(self, token: str) -> None:
+        """Forget `token` after the provider rejected it, unless another worker has
+        already replaced it with a fresh one."""
+        if cache.get(self.key) == token:
+            cache.delete(self.key)
+
+    def _refresh(self) -> str:
+        if not cache.add(self.lock_key, 1, timeout=TOKEN_LOCK_SECONDS):
+            # Another worker is fetching: wait for its token rather than revoke it.
+            deadline = time.monotonic() + TOKEN_LOCK_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                token = cache.get(self.key)
+                if token:
+                    return token
+        try:
+            token, expires_in = self.fetch()
+            if not token:
+                raise TransportError("token endpoint returned no token")
+            expires_in = int(expires_in or 7200)
+            ttl = max(expires_in - TOKEN_EXPIRY_MARGIN, int(expires_in * 0.8), 1)
+            cache.set(self.key, token, timeout=ttl)
+            return token
+        finally:
+            cache.delete(self.lock_key)
+
+
+def require(provider: HTTPProvider, *keys: str) -> list[str]:
+    """The values of config keys that must be set, or a ConfigError naming the missing."""
+    missing = [key for key in keys if not provider.config.get(key)]
+    if missing:
+        raise ConfigError(f"{provider.id} account is missing config: {', '.join(missing)}")
+    return [str(provider.config[key]) for key in keys]
+
+
+def with_token(token: AccessToken, request: Callable[[str], dict[str, Any]],
+               is_invalid: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Run `request(access_token)`; when the provider says the token is invalid or
+    expired (it was revoked, or expired early), fetch a new one and retry exactly once."""
+    value = token.get()
+    data = request(value)
+    if is_invalid(data):
+        token.invalidate(value)
+        value = token.get()
+        data = request(value)
+        if is_invalid(data):
+            raise TransportError(f"access token rejected right after refresh: {data}")
+    return data
