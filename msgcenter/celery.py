@@ -4,7 +4,7 @@ channel group so that a slow provider never stalls another."""
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "msgcenter.settings")
 
@@ -13,5 +13,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 SEND_QUEUES = ("send_inapp", "send_email", "send_sms", "send_im", "send_webhook")
 ALL_QUEUES = ("dispatch", *SEND_QUEUES)
-app.conf.task_queues = [Queue(name) for name in ALL_QUEUES]
+# One direct exchange per queue, routing key = queue name: a message reaches one queue.
+app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name)
+                        for name in ALL_QUEUES]
+app.conf.task_default_exchange = "dispatch"
+app.conf.task_default_routing_key = "dispatch"
 app.autodiscover_tasks()

@@ -164,6 +164,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -239,3 +240,17 @@ LOGGING = {
 }
 
 from msgcenter.unfold_conf import UNFOLD  # noqa: E402,F401
+
+# Beat ticks (DESIGN §5.6). RecurringSend crontabs are added as PeriodicTasks by the app.
+CELERY_BEAT_SCHEDULE = {
+    "release-due": {
+        "task": "tasks.release_due",
+        "schedule": MSGCENTER["RELEASE_DUE_SECONDS"],
+        "options": {"queue": "dispatch", "expires": MSGCENTER["RELEASE_DUE_SECONDS"] * 2},
+    },
+    "sweep-stuck": {
+        "task": "tasks.sweep_stuck",
+        "schedule": MSGCENTER["SWEEP_STUCK_SECONDS"],
+        "options": {"queue": "dispatch", "expires": MSGCENTER["SWEEP_STUCK_SECONDS"] * 2},
+    },
+}

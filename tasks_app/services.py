@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django_fsm import can_proceed
 
-from .models import SCOPES, ApiClient, ApiKey, Recipient
+from channels_app.channels import CHANNELS, get_channel
+from channels_app.models import (
+    POLICY_SKIP_REASONS,
+    DeliveryRecord,
+    DeliveryState,
+    Interaction,
+    InteractionKind,
+    SkipReason,
+)
+from channels_app.routing import is_group_channel
+from channels_app.transitions import bulk_transition
+from msgcenter.errors import APIError, InvalidParams, InvalidRequest, NotFound
+from templates_app.models import TemplateVersion
+from templates_app.rendering import validate_params
+from templates_app.services import published_version
+
+from .models import SCOPES, ApiClient, ApiKey, MessageTask, Recipient, TaskState
 
 RECIPIENT_FIELDS = ("name", "email", "phone", "locale", "timezone", "addresses", "tags")
 
@@ -32,3 +57,371 @@ def upsert_recipient(*, external_id: str, **fields: Any) -> tuple[Recipient, boo
     recipient, created = Recipient.objects.update_or_create(
         external_id=external_id, defaults=values)
     return recipient, created
+
+
+# --- messages ------------------------------------------------------------------------
+
+LOOKUP_CHUNK = 2000
+MAX_MENTIONS = 1000
+
+
+@dataclass
+class RecipientSpec:
+    """One recipient as given in a request: an id, maybe fields to upsert and own params."""
+
+    external_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    body = {k: v for k, v in body.items() if k != "idempotency_key"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def parse_recipients(raw: Any) -> list[RecipientSpec]:
+    """Validate the `recipients` field: a list of external ids and/or objects."""
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequest("'recipients' must be a non-empty list of external ids or objects.",
+                             details={"field": "recipients"})
+    limit = settings.MSGCENTER["MAX_RECIPIENTS_PER_REQUEST"]
+    if len(raw) > limit:
+        raise InvalidRequest(
+            f"Too many recipients: {len(raw)} given, at most {limit} per request. "
+            "Split the audience over several requests.",
+            details={"field": "recipients", "max": limit, "given": len(raw)})
+    specs: dict[str, RecipientSpec] = {}
+    for index, item in enumerate(raw):
+        if isinstance(item, str) and item.strip():
+            specs.setdefault(item.strip(), RecipientSpec(item.strip()))
+        elif isinstance(item, dict):
+            ext = item.get("external_id")
+            if not isinstance(ext, str) or not ext.strip():
+                raise InvalidRequest(f"recipients[{index}]: 'external_id' is required.",
+                                     details={"field": f"recipients[{index}].external_id"})
+            params = item.get("params")
+            if params is not None and not isinstance(params, dict):
+                raise InvalidRequest(f"recipients[{index}].params must be an object.",
+                                     details={"field": f"recipients[{index}].params"})
+            fields = {k: item[k] for k in RECIPIENT_FIELDS if k in item and item[k] is not None}
+            _check_recipient_fields(fields, f"recipients[{index}]")
+            specs[ext.strip()] = RecipientSpec(ext.strip(), fields, params)
+        else:
+            raise InvalidRequest(f"recipients[{index}] must be an external id or an object.",
+                                 details={"field": f"recipients[{index}]"})
+    return list(specs.values())
+
+
+def _check_recipient_fields(fields: dict[str, Any], where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    for key in ("name", "email", "phone", "locale", "timezone"):
+        if key in fields and not isinstance(fields[key], str):
+            raise InvalidRequest(f"{where}.{key} must be a string.", details={"field": f"{where}.{key}"})
+    if fields.get("timezone"):
+        try:
+            ZoneInfo(fields["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidRequest(f"{where}.timezone: unknown time zone '{fields['timezone']}'.",
+                                 details={"field": f"{where}.timezone"})
+    if "addresses" in fields and not isinstance(fields["addresses"], dict):
+        raise InvalidRequest(f"{where}.addresses must be an object.",
+                             details={"field": f"{where}.addresses"})
+    if "tags" in fields and not isinstance(fields["tags"], list):
+        raise InvalidRequest(f"{where}.tags must be a list.", details={"field": f"{where}.tags"})
+
+
+def _upsert_many(specs: list[RecipientSpec]) -> None:
+    """Bulk upsert of the object recipients: one statement per distinct field set."""
+    groups: dict[tuple[str, ...], list[RecipientSpec]] = {}
+    for spec in specs:
+        if spec.fields:
+            groups.setdefault(tuple(sorted(spec.fields)), []).append(spec)
+    for keys, group in groups.items():
+        for start in range(0, len(group), LOOKUP_CHUNK):
+            Recipient.objects.bulk_create(
+                [Recipient(external_id=s.external_id, **s.fields)
+                 for s in group[start:start + LOOKUP_CHUNK]],
+                update_conflicts=True, unique_fields=["external_id"],
+                update_fields=[*keys, "updated_at"],
+            )
+
+
+def _load_recipients(external_ids: list[str]) -> dict[str, Recipient]:
+    found: dict[str, Recipient] = {}
+    for start in range(0, len(external_ids), LOOKUP_CHUNK):
+        chunk = external_ids[start:start + LOOKUP_CHUNK]
+        for r in Recipient.objects.filter(external_id__in=chunk):
+            found[r.external_id] = r
+    return found
+
+
+def _check_channels(version: TemplateVersion, channels: Any) -> list[str]:
+    available = version.channels
+    if channels is None:
+        return available
+    if not isinstance(channels, list) or not channels or \
+            not all(isinstance(c, str) for c in channels):
+        raise InvalidRequest("'channels' must be a non-empty list of channel names.",
+                             details={"field": "channels"})
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        raise InvalidRequest(f"Unknown channel(s): {', '.join(unknown)}.",
+                             details={"field": "channels", "unknown": unknown,
+                                      "known": sorted(CHANNELS)})
+    missing = [c for c in channels if c not in available]
+    if missing:
+        raise InvalidRequest(
+            f"Template '{version.template.code}' has no content for: {', '.join(missing)}.",
+            details={"field": "channels", "missing": missing, "available": available})
+    return list(dict.fromkeys(channels))
+
+
+def _validate_all_params(version: TemplateVersion, params: dict[str, Any],
+                         specs: list[RecipientSpec]) -> None:
+    schema = version.params_schema or {}
+    errors: list[dict[str, str]] = []
+    shared_errors = None
+    for spec in specs:
+        if spec.params:
+            merged = {**params, **spec.params}
+            found = validate_params(schema, merged)
+        else:
+            if shared_errors is None:
+                shared_errors = validate_params(schema, params)
+            found = shared_errors
+        for e in found:
+            errors.append({"recipient": spec.external_id, **e.as_dict()})
+            if len(errors) >= 100:
+                break
+        if len(errors) >= 100:
+            break
+    if errors:
+        first = errors[0]
+        raise InvalidParams(
+            f"Params do not match the template's schema for recipient '{first['recipient']}'"
+            f" at '{first['path']}': {first['message']}",
+            details={"errors": errors})
+
+
+def _existing_for_key(client: ApiClient | None, key: str, fingerprint: str) -> MessageTask | None:
+    existing = MessageTask.objects.filter(client=client, idempotency_key=key).first()
+    if existing is None:
+        return None
+    ttl = timedelta(hours=settings.MSGCENTER["IDEMPOTENCY_TTL_HOURS"])
+    if existing.created_at < timezone.now() - ttl:
+        # Expired: release the key so it can name a new message.
+        MessageTask.objects.filter(pk=existing.pk).update(idempotency_key=None)
+        return None
+    if existing.request_hash != fingerprint:
+        raise APIError("This idempotency key was used with a different request body.",
+                       code="idempotency_conflict", status_code=409,
+                       details={"idempotency_key": key, "task": str(existing.pk)})
+    return existing
+
+
+def send_message(
+    *,
+    client: ApiClient | None,
+    template: str,
+    recipients: Any,
+    params: dict[str, Any] | None = None,
+    channels: list[str] | None = None,
+    send_at: datetime | None = None,
+    priority: str = "normal",
+    idempotency_key: str | None = None,
+    fingerprint: str = "",
+    by: str = "",
+) -> tuple[MessageTask, bool]:
+    """Create a task and its deliveries in one transaction; planning starts on commit.
+
+    Returns (task, created). A repeat with the same idempotency key and body returns the
+    first task with created=False."""
+    from .tasks import plan_task_job
+
+    params = params or {}
+    if not isinstance(params, dict):
+        raise InvalidRequest("'params' must be an object.", details={"field": "params"})
+    if idempotency_key:
+        existing = _existing_for_key(client, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+    version = published_version(template)
+    channel_list = _check_channels(version, channels)
+    specs = parse_recipients(recipients)
+    _validate_all_params(version, params, specs)
+    ids = [s.external_id for s in specs]
+
+    with transaction.atomic():
+        _upsert_many(specs)
+        found = _load_recipients(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"Unknown recipient(s): {', '.join(missing[:20])}"
+                           f"{' …' if len(missing) > 20 else ''}.",
+                           details={"recipients": missing[:1000]})
+        now = timezone.now()
+        task = MessageTask.objects.create(
+            template=version.template, template_version=version, client=client,
+            params=params,
+            recipient_params={s.external_id: s.params for s in specs if s.params},
+            channels=channel_list, priority=priority, send_at=send_at,
+            idempotency_key=idempotency_key or None, request_hash=fingerprint,
+            recipient_count=len(specs), created_by=by or (client.name if client else ""),
+            created_at=now,
+        )
+        deliveries = _build_deliveries(task, version, channel_list, [found[i] for i in ids], now)
+        DeliveryRecord.objects.bulk_create(deliveries, batch_size=2000)
+        task.delivery_count = len(deliveries)
+        task.standardize(by=task.created_by, note=f"{len(deliveries)} deliveries")
+        if send_at and send_at > now:
+            task.schedule(by=task.created_by, note=f"send at {send_at.isoformat()}")
+        task.save(update_fields=["state", "delivery_count"])
+        if task.state == TaskState.TASKED:
+            transaction.on_commit(lambda: plan_task_job.apply_async(args=[str(task.pk)],
+                                                                    queue="dispatch"))
+    return task, True
+
+
+def _build_deliveries(task: MessageTask, version: TemplateVersion, channels: list[str],
+                      recipients: list[Recipient], now: datetime) -> list[DeliveryRecord]:
+    rows: list[DeliveryRecord] = []
+    for channel in channels:
+        kind = get_channel(channel)
+        content = version.content_for(channel) or {}
+        pinned = content.get("account")
+        if is_group_channel(channel, pinned):
+            mentions = []
+            for r in recipients[:MAX_MENTIONS]:
+                mentions.append({"external_id": r.external_id, "name": r.name,
+                                 "phone": r.phone, "address": kind.address_for(r)})
+            rows.append(DeliveryRecord(task=task, recipient=None, channel=channel,
+                                       account_id=pinned, mentions=mentions, created_at=now))
+            continue
+        for r in recipients:
+            address = kind.address_for(r)
+            if address:
+                rows.append(DeliveryRecord(task=task, recipient=r, channel=channel,
+                                           account_id=pinned, address=address, created_at=now))
+            else:
+                rows.append(DeliveryRecord(task=task, recipient=r, channel=channel,
+                                           state=DeliveryState.SKIPPED,
+                                           reason=SkipReason.NO_ADDRESS, created_at=now))
+    return rows
+
+
+def get_task(task_id: Any) -> MessageTask:
+    try:
+        uuid.UUID(str(task_id))
+    except ValueError:
+        raise NotFound(f"Task '{task_id}' does not exist.", details={"task": str(task_id)})
+    task = (MessageTask.objects.select_related("template", "template_version")
+            .filter(pk=task_id).first())
+    if task is None:
+        raise NotFound(f"Task '{task_id}' does not exist.", details={"task": str(task_id)})
+    return task
+
+
+def cancel_task(*, task: MessageTask, by: str = "", note: str = "") -> MessageTask:
+    """Cancel a task that is not terminal; its unsent deliveries become skipped/cancelled.
+    Deliveries already being sent finish normally."""
+    with transaction.atomic():
+        task = MessageTask.objects.select_for_update().get(pk=task.pk)
+        if not can_proceed(task.cancel):
+            raise APIError(f"A task in state '{task.state}' cannot be cancelled.",
+                           code="invalid_transition", status_code=409,
+                           details={"state": task.state})
+        task.cancel(by=by, note=note)
+        task.finished_at = timezone.now()
+        task.save(update_fields=["state", "finished_at"])
+        bulk_transition(DeliveryRecord.objects.filter(task=task), DeliveryRecord.skip,
+                        reason=SkipReason.CANCELLED)
+    return task
+
+
+def finish_task_if_done(task_id: Any) -> MessageTask | None:
+    """Move a `pushing` task to completed/failed once every delivery is terminal.
+
+    Race-free: the task row is locked, and whoever commits the last delivery result
+    checks after its own commit, so exactly one caller sees 'all terminal' while the
+    task is still `pushing`."""
+    with transaction.atomic():
+        task = MessageTask.objects.select_for_update().filter(pk=task_id).first()
+        if task is None or task.state != TaskState.PUSHING:
+            return None
+        deliveries = DeliveryRecord.objects.filter(task_id=task_id)
+        if deliveries.filter(state__in=[DeliveryState.PENDING, DeliveryState.DEFERRED,
+                                        DeliveryState.QUEUED, DeliveryState.SENDING]).exists():
+            return None
+        succeeded = deliveries.filter(
+            Q(state__in=[DeliveryState.SENT, DeliveryState.DELIVERED])
+            | Q(state=DeliveryState.SKIPPED, reason__in=POLICY_SKIP_REASONS)
+        ).exists()
+        if succeeded:
+            task.complete(by="pipeline")
+        else:
+            task.fail(by="pipeline", note="no delivery succeeded")
+        task.finished_at = timezone.now()
+        task.save(update_fields=["state", "finished_at"])
+        return task
+
+
+def delivery_counts(task: MessageTask) -> dict[str, int]:
+    counts = dict.fromkeys(DeliveryState.values, 0)
+    for row in (DeliveryRecord.objects.filter(task=task).order_by()
+                .values("state").annotate(n=Count("id"))):
+        counts[row["state"]] = row["n"]
+    return counts
+
+
+# --- inbox ---------------------------------------------------------------------------
+
+def get_recipient(external_id: str) -> Recipient:
+    try:
+        return Recipient.objects.get(external_id=external_id)
+    except Recipient.DoesNotExist:
+        raise NotFound(f"Recipient '{external_id}' does not exist.",
+                       details={"recipient": external_id})
+
+
+def inbox_queryset(recipient: Recipient, *, unread: bool = False):
+    qs = DeliveryRecord.objects.filter(
+        recipient=recipient, channel="inapp",
+        state__in=[DeliveryState.SENT, DeliveryState.DELIVERED], recalled_at__isnull=True,
+    )
+    if unread:
+        qs = qs.filter(read_at__isnull=True)
+    return qs
+
+
+def mark_read(*, recipient: Recipient, delivery_id: Any) -> DeliveryRecord:
+    """Mark one inbox item read (idempotent: a second call changes nothing)."""
+    try:
+        delivery_id = int(delivery_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"Inbox item '{delivery_id}' does not exist.")
+    with transaction.atomic():
+        item = inbox_queryset(recipient).select_for_update().filter(pk=delivery_id).first()
+        if item is None:
+            raise NotFound(f"Inbox item '{delivery_id}' does not exist for '{recipient}'.",
+                           details={"delivery": str(delivery_id)})
+        if item.read_at is None:
+            item.read_at = timezone.now()
+            DeliveryRecord.objects.filter(pk=item.pk).update(read_at=item.read_at)
+            Interaction.objects.create(delivery=item, kind=InteractionKind.READ,
+                                       created_at=item.read_at)
+    return item
+
+
+def mark_all_read(*, recipient: Recipient) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(inbox_queryset(recipient, unread=True).select_for_update()
+                   .values_list("id", flat=True))
+        if not ids:
+            return 0
+        DeliveryRecord.objects.filter(id__in=ids, read_at__isnull=True).update(read_at=now)
+        Interaction.objects.bulk_create(
+            [Interaction(delivery_id=i, kind=InteractionKind.READ, created_at=now) for i in ids],
+            batch_size=1000)
+    return len(ids)

@@ -3,6 +3,8 @@
 from django.dispatch import receiver
 from django_fsm.signals import post_transition
 
+from channels_app.signals import deliveries_finished
+
 from .models import MessageTask, TaskEvent
 
 
@@ -16,3 +18,11 @@ def write_task_event(sender, instance: MessageTask, name, source, target, **kwar
         by=method_kwargs.get("by", "") or "",
         note=method_kwargs.get("note", "") or "",
     )
+
+
+@receiver(deliveries_finished)
+def complete_tasks(sender, task_ids, **kwargs) -> None:
+    from .services import finish_task_if_done
+
+    for task_id in task_ids:
+        finish_task_if_done(task_id)

@@ -25,6 +25,8 @@ class ChannelKind:
     # Group channels post once per task; the default when no account says otherwise.
     group: bool = False
     max_attempts: int = 5
+    # The provider used when the channel has no enabled account.
+    default_provider: str = "console"
 
     def address_for(self, recipient: Any) -> str:
         """The address of `recipient` (a Recipient or a dict) on this channel, or ''."""
@@ -44,7 +46,7 @@ CHANNELS: dict[str, ChannelKind] = {
     c.kind: c
     for c in (
         ChannelKind("inapp", "In-app inbox", "send_inapp", address_field="external_id",
-                    max_attempts=3),
+                    max_attempts=3, default_provider="inapp"),
         ChannelKind("email", "Email", "send_email", address_field="email"),
         ChannelKind("sms", "SMS", "send_sms", address_field="phone"),
         ChannelKind("dingtalk", "DingTalk", "send_im", address_key="dingtalk", group=True),
@@ -69,7 +71,8 @@ def load_all() -> None:
     global _loaded
     if _loaded:
         return
-    from . import __name__ as package_name, __path__ as package_path
+    from . import __name__ as package_name
+    from . import __path__ as package_path
 
     for module in pkgutil.iter_modules(package_path):
         if module.name not in {"base", "registry"} and not module.name.startswith("_"):

@@ -1,0 +1,218 @@
+"""Sending a chunk of deliveries: claim, send through the routed provider(s), write the
+results back in bulk.
+
+Claiming is a conditional update of rows locked with SKIP LOCKED: a chunk delivered
+twice, or to two workers at once, is sent once. A delivery already `sent` is never
+sent again (the database row is the outbox)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .channels import OutboundMessage, SendResult, get_channel
+from .models import DeliveryRecord, DeliveryState
+from .routing import Route, record_failure, record_success, routes_for
+from .signals import deliveries_failed, deliveries_finished
+from .transitions import bulk_transition
+
+logger = logging.getLogger("msgcenter.sending")
+
+
+def _conf(key: str) -> Any:
+    return settings.MSGCENTER[key]
+
+
+def max_attempts(channel: str) -> int:
+    """Attempts before a transiently failing delivery is given up: settings override
+    per channel, else the channel kind's own limit."""
+    overrides = _conf("MAX_ATTEMPTS")
+    if channel in overrides:
+        return overrides[channel]
+    kind = get_channel(channel)
+    return kind.max_attempts if kind else overrides.get("default", 5)
+
+
+def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter between 50% and 100% of the step."""
+    rng = rng or random
+    base, cap = _conf("RETRY_BASE_SECONDS"), _conf("RETRY_MAX_SECONDS")
+    step = min(cap, base * (2 ** max(0, attempts - 1)))
+    return step * rng.uniform(0.5, 1.0)
+
+
+def claim(ids: Iterable[int]) -> list[int]:
+    """Move the `queued` rows among `ids` that are due to `sending`; return their ids."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=_conf("SEND_LEASE_SECONDS"))
+    with transaction.atomic():
+        due = Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1))
+        claimed = list(
+            DeliveryRecord.objects.select_for_update(skip_locked=True)
+            .filter(id__in=list(ids), state=DeliveryState.QUEUED)
+            .filter(due)
+            .values_list("id", flat=True)
+        )
+        if claimed:
+            bulk_transition(
+                DeliveryRecord.objects.filter(id__in=claimed), DeliveryRecord.claim,
+                attempts=F("attempts") + 1, lease_until=lease)
+    return claimed
+
+
+def _message(d: DeliveryRecord) -> OutboundMessage:
+    content = d.content or {}
+    recipient = d.recipient
+    return OutboundMessage(
+        delivery_id=d.pk,
+        address=d.address,
+        subject=content.get("subject", ""),
+        body=content.get("body", ""),
+        body_html=content.get("body_html", ""),
+        extra=content.get("extra") or {},
+        mentions=d.mentions or [],
+        recipient={
+            "external_id": recipient.external_id, "name": recipient.name,
+            "email": recipient.email, "phone": recipient.phone, "locale": recipient.locale,
+        } if recipient else {},
+        task_id=str(d.task_id),
+        template=content.get("template", ""),
+        category=content.get("category", ""),
+        headers=content.get("headers") or {},
+    )
+
+
+def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
+    """Claim, send and record one chunk. Returns counts per outcome (for logs/tests)."""
+    claimed = claim(ids)
+    if not claimed:
+        return {"claimed": 0}
+    deliveries = list(
+        DeliveryRecord.objects.filter(id__in=claimed).select_related("recipient")
+        .order_by("id")
+    )
+    results: dict[int, tuple[SendResult, Route | None]] = {}
+    to_send: dict[int | None, list[DeliveryRecord]] = defaultdict(list)
+    for d in deliveries:
+        if (d.content or {}).get("render_error"):
+            results[d.pk] = (SendResult(d.pk, ok=False, permanent=True,
+                                        error=f"render error: {d.content['render_error']}"), None)
+        else:
+            to_send[d.account_id].append(d)
+
+    for pinned, group in to_send.items():
+        pending = {d.pk: d for d in group}
+        routes = routes_for(channel, pinned, group=None)
+        for index, route in enumerate(routes):
+            messages = [_message(pending[i]) for i in sorted(pending)]
+            try:
+                batch = route.provider.send_batch(messages)
+            finally:
+                route.provider.close()
+            transient = [r for r in batch if not r.ok and not r.permanent]
+            if batch and len(transient) == len(batch):
+                record_failure(route.account, transient[0].error)
+            elif any(r.ok for r in batch):
+                record_success(route.account)
+            last_route = index == len(routes) - 1
+            for r in batch:
+                if r.ok or r.permanent or last_route:
+                    results[r.delivery_id] = (r, route)
+                    pending.pop(r.delivery_id, None)
+            if not pending:
+                break
+            # Failover: the transient failures are tried on the next account.
+            for r in batch:
+                if r.delivery_id in pending:
+                    _log_attempt(pending[r.delivery_id], r, route)
+    return write_results(channel, deliveries, results)
+
+
+def _log_attempt(d: DeliveryRecord, r: SendResult, route: Route | None) -> None:
+    d.attempt_log = [*(d.attempt_log or []), {
+        "at": timezone.now().isoformat(),
+        "account": route.account_id if route else None,
+        "provider": route.provider_id if route else "",
+        "ok": r.ok,
+        "error": r.error,
+        "permanent": r.permanent,
+    }][-20:]
+
+
+def write_results(channel: str, deliveries: list[DeliveryRecord],
+                  results: dict[int, tuple[SendResult, Route | None]]) -> dict[str, int]:
+    now = timezone.now()
+    limit = max_attempts(channel)
+    sent, delivered, retry, failed = [], [], defaultdict(list), []
+    for d in deliveries:
+        r, route = results[d.pk]
+        _log_attempt(d, r, route)
+        if route is not None:
+            d.account_id = route.account_id
+            d.provider = route.provider_id
+        if r.ok:
+            d.provider_message_id = (r.provider_message_id or "")[:200]
+            d.error = ""
+            (delivered if r.delivered else sent).append(d.pk)
+        elif r.permanent or d.attempts >= limit:
+            d.error = r.error if r.permanent else f"{r.error} (gave up after {d.attempts} attempts)"
+            failed.append(d.pk)
+        else:
+            d.error = r.error
+            delay = max(backoff_seconds(d.attempts), r.retry_after or 0)
+            retry[round(delay, 1)].append(d.pk)
+    with transaction.atomic():
+        DeliveryRecord.objects.bulk_update(
+            deliveries, ["attempt_log", "account", "provider", "provider_message_id", "error"],
+            batch_size=500)
+        sending = DeliveryRecord.objects.filter(state=DeliveryState.SENDING)
+        if sent or delivered:
+            bulk_transition(sending.filter(id__in=sent + delivered), DeliveryRecord.mark_sent,
+                            sent_at=now, lease_until=None)
+        if delivered:
+            bulk_transition(DeliveryRecord.objects.filter(id__in=delivered),
+                            DeliveryRecord.mark_delivered, delivered_at=now)
+        if failed:
+            bulk_transition(sending.filter(id__in=failed), DeliveryRecord.fail,
+                            failed_at=now, lease_until=None)
+        lease = timedelta(seconds=_conf("SEND_LEASE_SECONDS"))
+        for delay, ids in retry.items():
+            not_before = now + timedelta(seconds=delay)
+            bulk_transition(sending.filter(id__in=ids), DeliveryRecord.retry,
+                            not_before=not_before, lease_until=not_before + lease)
+            transaction.on_commit(lambda ids=ids, delay=delay: enqueue_chunk(
+                channel, ids, countdown=delay))
+    task_ids = {d.task_id for d in deliveries if d.pk in set(sent + delivered + failed)}
+    if failed:
+        deliveries_failed.send(sender=DeliveryRecord,
+                               deliveries=[d for d in deliveries if d.pk in set(failed)])
+    if task_ids:
+        deliveries_finished.send(sender=DeliveryRecord, task_ids=task_ids)
+    counts = {"claimed": len(deliveries), "sent": len(sent), "delivered": len(delivered),
+              "failed": len(failed), "retry": sum(len(v) for v in retry.values())}
+    logger.info("chunk %s %s", channel, counts)
+    return counts
+
+
+def enqueue_chunk(channel: str, ids: list[int], *, countdown: float | None = None) -> None:
+    """Push one chunk of delivery ids to the channel's queue."""
+    from .tasks import send_chunk_task
+
+    kind = get_channel(channel)
+    queue = kind.queue if kind else "send_webhook"
+    send_chunk_task.apply_async(args=[channel, ids], queue=queue, countdown=countdown)
+
+
+def enqueue_ids(channel: str, ids: list[int]) -> None:
+    size = _conf("SEND_CHUNK_SIZE")
+    for start in range(0, len(ids), size):
+        enqueue_chunk(channel, ids[start:start + size])

@@ -1,0 +1,89 @@
+"""The beat ticks (DESIGN §5.6). Rows are claimed in batches with
+SELECT ... FOR UPDATE SKIP LOCKED, so two ticks (or two workers) never move the same
+row twice. Never one PeriodicTask per message."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from channels_app.models import DeliveryRecord, DeliveryState
+from channels_app.sending import enqueue_ids
+from channels_app.transitions import bulk_transition
+
+from . import pipeline
+from .models import MessageTask, TaskState
+
+BATCH = 500
+
+
+def release_due_tasks(now=None, limit: int = BATCH) -> int:
+    """Scheduled tasks whose send_at has come: scheduled -> pushing, then plan them."""
+    from .tasks import plan_task_job
+
+    now = now or timezone.now()
+    released = 0
+    with transaction.atomic():
+        tasks = list(MessageTask.objects.select_for_update(skip_locked=True)
+                     .filter(state=TaskState.SCHEDULED, send_at__lte=now)
+                     .order_by("send_at")[:limit])
+        for task in tasks:
+            task.release(by="release_due", note=f"due at {task.send_at.isoformat()}")
+            task.save(update_fields=["state"])
+            released += 1
+            transaction.on_commit(lambda pk=str(task.pk): plan_task_job.apply_async(
+                args=[pk], queue="dispatch"))
+    return released
+
+
+def release_due_deliveries(now=None, limit: int = BATCH) -> int:
+    """Deferred deliveries whose not_before has come: render and enqueue them."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = list(DeliveryRecord.objects.select_for_update(skip_locked=True, of=("self",))
+                     .filter(state=DeliveryState.DEFERRED, not_before__lte=now)
+                     .select_related("recipient").order_by("not_before")[:limit])
+        if not batch:
+            return 0
+        counts = pipeline.release_deliveries(batch)
+    return sum(counts.values())
+
+
+def release_due(now=None) -> dict[str, int]:
+    tasks = release_due_tasks(now)
+    deliveries = 0
+    while True:
+        n = release_due_deliveries(now)
+        deliveries += n
+        if n < BATCH:
+            break
+    return {"tasks": tasks, "deliveries": deliveries}
+
+
+def sweep_stuck(now=None, limit: int = 5000) -> dict[str, int]:
+    """Re-enqueue `queued`/`sending` rows whose lease ran out (a worker died or a
+    message was lost). A `sending` row goes back to `queued` first; the claim in
+    send_chunk makes sure nothing is sent twice."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.MSGCENTER["SEND_LEASE_SECONDS"])
+    by_channel: dict[str, list[int]] = defaultdict(list)
+    with transaction.atomic():
+        rows = list(DeliveryRecord.objects.select_for_update(skip_locked=True)
+                    .filter(state__in=[DeliveryState.QUEUED, DeliveryState.SENDING],
+                            lease_until__lt=now)
+                    .values_list("id", "channel", "state")[:limit])
+        stuck_sending = [r[0] for r in rows if r[2] == DeliveryState.SENDING]
+        if stuck_sending:
+            bulk_transition(DeliveryRecord.objects.filter(id__in=stuck_sending),
+                            DeliveryRecord.retry, not_before=None)
+        if rows:
+            DeliveryRecord.objects.filter(id__in=[r[0] for r in rows]).update(
+                lease_until=now + lease)
+        for pk, channel, _state in rows:
+            by_channel[channel].append(pk)
+        transaction.on_commit(lambda: [enqueue_ids(c, ids) for c, ids in by_channel.items()])
+    return {"requeued": len(rows), "were_sending": len(stuck_sending)}
