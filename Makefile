@@ -24,11 +24,10 @@ venv install: $(VENV)/.installed
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# Setup (migrate, createcachetable, compilemessages, seed_demo) lives in msgcenter.run
+# so that tests/test_quickstart.py boots exactly what this target boots.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py compilemessages -v 0 || true
-	$(PY) manage.py seed_demo
-	PORT=$(PORT) $(PY) -m msgcenter.run
+	PORT=$(PORT) $(PY) -m msgcenter.run --setup
 
 test: install
 	$(PY) manage.py makemigrations --check --dry-run
