@@ -3,7 +3,8 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -95,3 +96,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = error_body(getattr(exc, "default_code", "error"), str(getattr(exc, "detail", exc)))
     response.data = body
     return response
+
+
+def handler404(request, exception=None):
+    """Unknown URLs under /api/ answer in the error format; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."),
+                            status=404)
+    return page_not_found(request, exception)

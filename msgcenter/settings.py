@@ -214,6 +214,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # One named enum for choice sets that several fields share.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "channels_app.channels.CHANNELS",
+        "CategoryEnum": "templates_app.models.Category",
+    },
 }
 
 # --- Pipeline tuning -------------------------------------------------------------

@@ -12,3 +12,5 @@ urlpatterns = [
     path("api/v1/", include("tasks_app.urls")),
     path("", include("channels_app.public_urls")),
 ]
+
+handler404 = "msgcenter.errors.handler404"

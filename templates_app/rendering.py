@@ -4,6 +4,7 @@ for HTML bodies; compiled once per (version, channel, locale, field) and cached.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -13,23 +14,70 @@ import jsonschema
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 RENDERED_FIELDS = ("subject", "body", "body_html")
 
-_text_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+# Operator-written templates must not be able to stall a worker with one expression.
+MAX_RESULT_BITS = 100_000
+MAX_REPEATED_LENGTH = 100_000
+
+
+class MissingParam(UndefinedError):
+    """A variable the template uses is not in the params. Carries where it was looked up
+    so that the error can name the param's path (`order.no`)."""
+
+    def __init__(self, message: str | None = None, *, obj: Any = missing,
+                 name: str | None = None) -> None:
+        super().__init__(message)
+        self.obj = obj
+        self.name = name
+
+
+class _ParamUndefined(StrictUndefined):
+    """StrictUndefined whose error says which param was missing. Sandbox refusals keep
+    their own exception (SecurityError)."""
+
+    __slots__ = ()
+
+    def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError) -> None:
+        if exc is UndefinedError:
+            exc = functools.partial(MissingParam, obj=obj, name=name)
+        super().__init__(hint, obj, name, exc)
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if (operator == "**" and isinstance(left, int) and isinstance(right, int)
+                and max(abs(left).bit_length(), 1) * right > MAX_RESULT_BITS):
+            raise SecurityError("the result of this power is too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (isinstance(seq, str | list | tuple) and isinstance(times, int)
+                        and len(seq) * times > MAX_REPEATED_LENGTH):
+                    raise SecurityError(f"repeating a sequence beyond {MAX_REPEATED_LENGTH} "
+                                        "items is not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
+_text_env = _Sandbox(undefined=_ParamUndefined, autoescape=False)
+_html_env = _Sandbox(undefined=_ParamUndefined, autoescape=True)
 
 
 class RenderError(Exception):
     """A template that does not compile or cannot render with the given params."""
 
     def __init__(self, message: str, *, channel: str = "", field: str = "",
-                 line: int | None = None) -> None:
+                 line: int | None = None, param_path: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.channel = channel
         self.field = field
         self.line = line
+        # Set when the cause is a param the template uses but the params lack.
+        self.param_path = param_path
 
     def as_details(self) -> dict[str, Any]:
         return {"channel": self.channel, "field": self.field, "line": self.line,
@@ -97,9 +145,37 @@ def render_content(content: dict[str, Any], params: dict[str, Any], *,
     return out
 
 
+def _path_of(target: Any, value: Any, prefix: str = "") -> str | None:
+    """The dotted path of the object `target` (by identity) inside the params `value`."""
+    if value is target:
+        return prefix
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, child in items:
+        found = _path_of(target, child, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def missing_param_path(exc: MissingParam, params: dict[str, Any]) -> str | None:
+    """`order.no` for `{{ order.no }}` when params has `order` but not its `no`; None when
+    the lookup was not on the params (an attribute of something else)."""
+    name = "" if exc.name is None else str(exc.name)
+    if exc.obj is missing:
+        return name
+    parent = _path_of(exc.obj, params)
+    if not parent:
+        return None
+    return f"{parent}.{name}" if name else parent
+
+
 def _render(template, params: dict[str, Any], *, channel: str, field: str) -> str:
     try:
         return template.render(params)
+    except MissingParam as exc:
+        raise RenderError(f"{channel}.{field}: {exc.message}", channel=channel, field=field,
+                          param_path=missing_param_path(exc, params)) from exc
     except UndefinedError as exc:
         raise RenderError(f"{channel}.{field}: {exc.message}", channel=channel,
                           field=field) from exc

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django_fsm import can_proceed
 
-from msgcenter.errors import APIError, InvalidParams, InvalidRequest, NotFound
+from msgcenter.errors import APIError, InvalidParams, InvalidRequest
 
 from .models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
 from .rendering import RenderError, check_compiles, check_schema, render_content, validate_params
@@ -51,18 +51,29 @@ def _save_contents(template: MessageTemplate, contents: list[dict[str, Any]]) ->
     )
 
 
-@transaction.atomic
+def _exists(code: str) -> APIError:
+    return APIError(f"Template '{code}' already exists.", code="conflict", status_code=409,
+                    details={"template": code})
+
+
 def create_template(*, code: str, name: str, contents: list[dict[str, Any]],
                     **fields: Any) -> MessageTemplate:
-    if MessageTemplate.objects.filter(code=code).exists():
-        raise APIError(f"Template '{code}' already exists.", code="conflict", status_code=409,
-                       details={"template": code})
     if "params_schema" in fields:
         _check_schema(fields["params_schema"])
-    template = MessageTemplate.objects.create(
-        code=code, name=name, **{k: v for k, v in fields.items() if k in TEMPLATE_FIELDS}
-    )
-    _save_contents(template, contents)
+    if MessageTemplate.objects.filter(code=code).exists():
+        raise _exists(code)
+    try:
+        with transaction.atomic():
+            template = MessageTemplate.objects.create(
+                code=code, name=name,
+                **{k: v for k, v in fields.items() if k in TEMPLATE_FIELDS},
+            )
+            _save_contents(template, contents)
+    except IntegrityError:
+        # Lost a race with a concurrent create of the same code.
+        if MessageTemplate.objects.filter(code=code).exists():
+            raise _exists(code)
+        raise
     return template
 
 
@@ -98,7 +109,10 @@ def template_policies(template: MessageTemplate) -> dict[str, Any]:
 
 
 def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVersion:
-    """Compile every content, then freeze the draft as a new immutable version."""
+    """Compile every content, then freeze the draft as a new immutable version.
+
+    Publishing a draft identical to the latest version returns that version: a repeated
+    click or retried request does not mint a new version number."""
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
         if not can_proceed(template.publish):
@@ -112,16 +126,15 @@ def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVers
         except RenderError as exc:
             raise APIError(f"Template does not compile: {exc.message}", code="invalid_template",
                            details=exc.as_details())
+        frozen = {"category": template.category, "params_schema": template.params_schema,
+                  "contents": contents, "settings": template_policies(template)}
+        if template.status == TemplateStatus.PUBLISHED and template.version:
+            latest = TemplateVersion.objects.get(template=template, version=template.version)
+            if all(getattr(latest, key) == value for key, value in frozen.items()):
+                return latest
         next_version = (template.version or 0) + 1
         version = TemplateVersion.objects.create(
-            template=template,
-            version=next_version,
-            category=template.category,
-            params_schema=template.params_schema,
-            contents=contents,
-            settings=template_policies(template),
-            published_by=by,
-        )
+            template=template, version=next_version, published_by=by, **frozen)
         template.publish()
         template.version = next_version
         template.save(update_fields=["status", "version", "updated_at"])
@@ -135,6 +148,18 @@ def archive_template(*, template: MessageTemplate) -> MessageTemplate:
             raise APIError(f"A template in state '{template.status}' cannot be archived.",
                            code="invalid_transition", status_code=409)
         template.archive()
+        template.save(update_fields=["status", "updated_at"])
+    return template
+
+
+def restore_template(*, template: MessageTemplate) -> MessageTemplate:
+    """Bring an archived template back as an editable draft (its versions stay)."""
+    with transaction.atomic():
+        template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+        if not can_proceed(template.restore):
+            raise APIError(f"A template in state '{template.status}' cannot be restored.",
+                           code="invalid_transition", status_code=409)
+        template.restore()
         template.save(update_fields=["status", "updated_at"])
     return template
 
@@ -173,6 +198,10 @@ def preview_template(*, template: MessageTemplate, params: dict[str, Any] | None
     try:
         rendered = render_content(content.as_snapshot(), params)
     except RenderError as exc:
+        if exc.param_path is not None:
+            raise InvalidParams(
+                f"The template uses a param the params lack: {exc.message}",
+                details={"errors": [{"path": exc.param_path, "message": exc.message}]})
         raise APIError(f"Template cannot be rendered: {exc.message}", code="invalid_template",
                        details=exc.as_details())
     return {"channel": content.channel, "subject": rendered["subject"], "body": rendered["body"],
