@@ -1,22 +1,17 @@
 """Fixtures for the provider adapter tests: provider fakes on loopback ports, one
-server per session, reset before each test."""
+server per session (stopping one costs half a second), reset before each test."""
 
 from __future__ import annotations
 
 import pytest
 
-from .fakes import FakeDingTalk, FakeProvider
+from .fakes import FakeDingTalk, FakeFeishu, FakeProvider, FakeWeChatMP, FakeWeCom
 
 
 def _session_fake(fake: FakeProvider):
     fake.start()
     yield fake
     fake.stop()
-
-
-def _fresh(fake: FakeProvider) -> FakeProvider:
-    fake.reset()
-    return fake
 
 
 @pytest.fixture(scope="session")
@@ -26,4 +21,39 @@ def _dingtalk():
 
 @pytest.fixture
 def dingtalk(_dingtalk):
-    return _fresh(_dingtalk)
+    _dingtalk.reset()
+    return _dingtalk
+
+
+@pytest.fixture(scope="session")
+def _wecom():
+    yield from _session_fake(FakeWeCom())
+
+
+@pytest.fixture
+def wecom(_wecom):
+    _wecom.reset()
+    return _wecom
+
+
+@pytest.fixture(scope="session")
+def _feishu():
+    yield from _session_fake(FakeFeishu())
+
+
+@pytest.fixture
+def feishu(_feishu):
+    _feishu.reset()
+    _feishu.secret = "feishu-secret"
+    return _feishu
+
+
+@pytest.fixture(scope="session")
+def _wechat_mp():
+    yield from _session_fake(FakeWeChatMP())
+
+
+@pytest.fixture
+def wechat_mp(_wechat_mp):
+    _wechat_mp.reset()
+    return _wechat_mp

@@ -245,6 +245,239 @@ class FakeDingTalk(FakeProvider):
             "errcode": 0, "task_id": next(self.task_ids), "request_id": "4jzllmte0wau"})
 
 
+# --- WeCom -----------------------------------------------------------------------------
+
+class FakeWeCom(FakeProvider):
+    """qyapi.weixin.qq.com: robot webhook, cgi-bin/gettoken, cgi-bin/message/send."""
+
+    ROBOT = "/cgi-bin/webhook/send"
+    SEND = "/cgi-bin/message/send"
+    send_paths = (ROBOT, SEND)
+
+    def __init__(self, *, robot_key: str = "robot-key", corp_id: str = "ww-corp",
+                 corp_secret: str = "corp-secret", agent_id: int = 1000002,
+                 members: tuple[str, ...] = ("zhangsan", "lisi", "wangwu")) -> None:
+        super().__init__()
+        self.robot_key = robot_key
+        self.corp_id = corp_id
+        self.corp_secret = corp_secret
+        self.agent_id = agent_id
+        self.members = set(members)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.tokens = TokenIssuer("wecom")
+        self.msgids = itertools.count(1)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.url}{self.ROBOT}?key={self.robot_key}"
+
+    def handle(self, req: RecordedRequest) -> Reply:
+        if req.path == self.ROBOT:
+            return self.robot(req)
+        if req.path == "/cgi-bin/gettoken":
+            return self.gettoken(req)
+        if req.path == self.SEND:
+            return self.message_send(req)
+        raise Rejected("unknown path", Reply(404, "not found", {"Content-Type": "text/plain"}))
+
+    def robot(self, req: RecordedRequest) -> Reply:
+        expect(req.method == "POST", "robot send must be POST",
+               Reply(200, {"errcode": 40008, "errmsg": "invalid message type"}))
+        expect(query1(req, "key") == self.robot_key, "wrong key",
+               Reply(200, {"errcode": 93000, "errmsg": "invalid webhook url"}))
+        bad = Reply(200, {"errcode": 40008, "errmsg": "invalid message type"})
+        body = json_of(req, bad)
+        msgtype = body.get("msgtype")
+        expect(msgtype in ("text", "markdown", "markdown_v2", "image", "news", "file",
+                           "voice", "template_card"), f"unknown msgtype {msgtype!r}", bad)
+        section = body.get(msgtype)
+        expect(isinstance(section, dict) and bool(section), f"{msgtype} body missing", bad)
+        if msgtype in ("text", "markdown"):
+            expect(bool(section.get("content")), "empty content",
+                   Reply(200, {"errcode": 44004, "errmsg": "empty content"}))
+        if msgtype == "text":
+            for key in ("mentioned_list", "mentioned_mobile_list"):
+                expect(isinstance(section.get(key, []), list), f"{key} must be a list", bad)
+        if msgtype == "markdown":
+            expect("mentioned_mobile_list" not in section,
+                   "markdown does not take mentioned_mobile_list", bad)
+        return self.scripted_reply(req) or Reply(200, {"errcode": 0, "errmsg": "ok"})
+
+    def gettoken(self, req: RecordedRequest) -> Reply:
+        expect(req.method == "GET", "gettoken must be GET",
+               Reply(200, {"errcode": 40001, "errmsg": "invalid credential"}))
+        expect(query1(req, "corpid") == self.corp_id, "wrong corpid",
+               Reply(200, {"errcode": 40013, "errmsg": "invalid corpid"}))
+        expect(query1(req, "corpsecret") == self.corp_secret, "wrong corpsecret",
+               Reply(200, {"errcode": 40001, "errmsg": "invalid credential"}))
+        return Reply(200, {"errcode": 0, "errmsg": "ok", "access_token": self.tokens.issue(),
+                           "expires_in": 7200})
+
+    def message_send(self, req: RecordedRequest) -> Reply:
+        token = query1(req, "access_token")
+        if token in self.tokens.expired:
+            return Reply(200, {"errcode": 42001, "errmsg": "access_token expired"})
+        if token not in self.tokens.valid:
+            return Reply(200, {"errcode": 40014, "errmsg": "invalid access_token"})
+        bad = Reply(200, {"errcode": 40008, "errmsg": "invalid message type"})
+        expect(req.method == "POST", "message/send must be POST", bad)
+        body = json_of(req, bad)
+        expect(body.get("agentid") == self.agent_id, "wrong agentid",
+               Reply(200, {"errcode": 40056, "errmsg": "invalid agentid"}))
+        msgtype = body.get("msgtype")
+        expect(msgtype in ("text", "markdown", "textcard", "news", "mpnews", "image",
+                           "template_card"), f"unknown msgtype {msgtype!r}", bad)
+        expect(isinstance(body.get(msgtype), dict), f"{msgtype} body missing", bad)
+        if msgtype == "textcard":
+            card = body["textcard"]
+            expect(all(card.get(k) for k in ("title", "description", "url")),
+                   "textcard needs title, description and url", bad)
+        users = str(body.get("touser") or "").split("|")
+        expect(len(users) <= 1000, "more than 1000 users", bad)
+        scripted = self.scripted_reply(req)
+        if scripted:
+            return scripted
+        invalid = [u for u in users if u.lower() not in self.members]
+        if len(invalid) == len(users):
+            return Reply(200, {"errcode": 81013,
+                               "errmsg": "user & party & tag all invalid"})
+        return Reply(200, {"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid),
+                           "invalidparty": "", "invalidtag": "", "unlicenseduser": "",
+                           "msgid": f"msg-{next(self.msgids)}", "response_code": "rc"})
+
+
+# --- Feishu ----------------------------------------------------------------------------
+
+def feishu_bot_sign(secret: str, timestamp: str) -> str:
+    """Documented: HmacSHA256 with "<timestamp>\\n<secret>" as the key over an empty
+    message, then Base64."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", digestmod=hashlib.sha256).digest()).decode()
+
+
+class FakeFeishu(FakeProvider):
+    """open.feishu.cn custom bot: /open-apis/bot/v2/hook/<id>."""
+
+    HOOK = "/open-apis/bot/v2/hook/6c1a8c3e-bot"
+    send_paths = (HOOK,)
+
+    def __init__(self, *, secret: str = "") -> None:
+        super().__init__()
+        self.secret = secret
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + self.HOOK
+
+    def handle(self, req: RecordedRequest) -> Reply:
+        expect(req.path == self.HOOK, "unknown hook",
+               Reply(200, {"code": 19001, "msg": "param invalid: incoming webhook access token invalid", "data": {}}))
+        bad = Reply(400, {"code": 9499, "msg": "Bad Request", "data": {}})
+        expect(req.method == "POST", "hook must be POST", bad)
+        body = json_of(req, bad)
+        if self.secret:
+            sign_fail = Reply(200, {"code": 19021, "msg": "sign match fail or timestamp is not "
+                                    "within one hour from current time", "data": {}})
+            timestamp = body.get("timestamp")
+            expect(isinstance(timestamp, str) and timestamp.isdigit(),
+                   "timestamp must be a string of seconds", sign_fail)
+            expect(abs(int(timestamp) - time.time()) < 3600, "timestamp more than an hour off",
+                   sign_fail)
+            expect(body.get("sign") == feishu_bot_sign(self.secret, timestamp),
+                   "sign does not match", sign_fail)
+        msg_type = body.get("msg_type")
+        expect(msg_type in ("text", "post", "image", "share_chat", "interactive"),
+               f"unknown msg_type {msg_type!r}", bad)
+        if msg_type == "text":
+            expect(bool((body.get("content") or {}).get("text")), "content.text missing", bad)
+        if msg_type == "post":
+            post = (body.get("content") or {}).get("post") or {}
+            expect(len(post) == 1, "post needs one locale", bad)
+            (locale_body,) = post.values()
+            rows = locale_body.get("content")
+            expect(isinstance(rows, list) and all(isinstance(r, list) for r in rows),
+                   "post content must be a list of lines", bad)
+            for row in rows:
+                for node in row:
+                    expect(node.get("tag") in ("text", "a", "at", "img"),
+                           f"bad post tag {node.get('tag')!r}", bad)
+        if msg_type == "interactive":
+            expect(isinstance(body.get("card"), dict), "interactive needs card", bad)
+        return self.scripted_reply(req) or Reply(200, {"code": 0, "msg": "success", "data": {}})
+
+
+# --- WeChat official account -----------------------------------------------------------
+
+class FakeWeChatMP(FakeProvider):
+    """api.weixin.qq.com: cgi-bin/token and cgi-bin/message/template/send."""
+
+    SEND = "/cgi-bin/message/template/send"
+    send_paths = (SEND,)
+
+    def __init__(self, *, app_id: str = "wx-app", app_secret: str = "wx-secret",
+                 followers: tuple[str, ...] = ("o-follower-1", "o-follower-2"),
+                 templates: tuple[str, ...] = ("tpl-shipped",)) -> None:
+        super().__init__()
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.followers = set(followers)
+        self.templates = set(templates)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.tokens = TokenIssuer("wx")
+        self.msgids = itertools.count(200228332)
+        self.seen_client_ids: dict[tuple[str, str], int] = {}
+
+    def handle(self, req: RecordedRequest) -> Reply:
+        if req.path == "/cgi-bin/token":
+            expect(req.method == "GET", "token must be GET",
+                   Reply(200, {"errcode": 40002, "errmsg": "invalid grant_type"}))
+            expect(query1(req, "grant_type") == "client_credential", "wrong grant_type",
+                   Reply(200, {"errcode": 40002, "errmsg": "invalid grant_type"}))
+            expect(query1(req, "appid") == self.app_id, "wrong appid",
+                   Reply(200, {"errcode": 40013, "errmsg": "invalid appid"}))
+            expect(query1(req, "secret") == self.app_secret, "wrong secret",
+                   Reply(200, {"errcode": 40001, "errmsg": "invalid credential, access_token "
+                               "is invalid or not latest"}))
+            return Reply(200, {"access_token": self.tokens.issue(), "expires_in": 7200})
+        if req.path == self.SEND:
+            return self.template_send(req)
+        raise Rejected("unknown path", Reply(404, "", {"Content-Type": "text/plain"}))
+
+    def template_send(self, req: RecordedRequest) -> Reply:
+        token = query1(req, "access_token")
+        if token in self.tokens.expired:
+            return Reply(200, {"errcode": 42001, "errmsg": "access_token expired"})
+        if token not in self.tokens.valid:
+            return Reply(200, {"errcode": 40001, "errmsg": "invalid credential, access_token "
+                               "is invalid or not latest"})
+        bad = Reply(200, {"errcode": 47001, "errmsg": "data format error"})
+        expect(req.method == "POST", "template/send must be POST", bad)
+        body = json_of(req, bad)
+        expect(body.get("template_id") in self.templates, "unknown template_id",
+               Reply(200, {"errcode": 40037, "errmsg": "invalid template_id"}))
+        data = body.get("data")
+        expect(isinstance(data, dict) and all(
+            isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()),
+            "data must map fields to {\"value\": string}", bad)
+        scripted = self.scripted_reply(req)
+        if scripted:
+            return scripted
+        if body.get("touser") not in self.followers:
+            return Reply(200, {"errcode": 43004, "errmsg": "require subscribe"})
+        key = (body["touser"], str(body.get("client_msg_id") or ""))
+        if key[1] and key in self.seen_client_ids:
+            # A repeat of the same client_msg_id is not delivered again.
+            return Reply(200, {"errcode": 0, "errmsg": "ok", "msgid": self.seen_client_ids[key]})
+        msgid = next(self.msgids)
+        if key[1]:
+            self.seen_client_ids[key] = msgid
+        return Reply(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+
 def outbound(delivery_id: int = 1, **kwargs: Any):
     """An already-rendered message as the send pipeline hands it to an adapter."""
     from channels_app.channels.base import OutboundMessage
