@@ -241,7 +241,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs each request line at INFO, and providers put tokens and app secrets
+        # in query strings.
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 from msgcenter.unfold_conf import UNFOLD  # noqa: E402,F401
