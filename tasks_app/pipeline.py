@@ -66,19 +66,6 @@ def render_delivery(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
     return snapshot
 
 
-def _batches(task: MessageTask, size: int):
-    last_id = 0
-    while True:
-        batch = list(
-            DeliveryRecord.objects.filter(task=task, state=DeliveryState.PENDING, id__gt=last_id)
-            .select_related("recipient").order_by("id")[:size]
-        )
-        if not batch:
-            return
-        yield batch
-        last_id = batch[-1].pk
-
-
 def plan_task(task_id: str) -> dict[str, int]:
     """Start a `tasked` task (or continue a `pushing` one) and plan its pending deliveries."""
     from .services import finish_task_if_done
@@ -98,13 +85,25 @@ def plan_task(task_id: str) -> dict[str, int]:
     return counts
 
 
-def plan_deliveries(task: MessageTask, deliveries_qs=None) -> dict[str, int]:
+def plan_deliveries(task: MessageTask) -> dict[str, int]:
+    """Plan every `pending` delivery of `task`, one locked batch at a time (SKIP LOCKED:
+    two planners of the same task never handle the same rows)."""
     size = settings.MSGCENTER["PLAN_BATCH_SIZE"]
     ctx = policies.PlanContext(task=task, version=task.template_version,
                                category=task.template_version.category)
     counts: dict[str, int] = defaultdict(int)
-    for batch in _batches(task, size):
-        _plan_batch(ctx, batch, counts)
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                DeliveryRecord.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(task=task, state=DeliveryState.PENDING, id__gt=last_id)
+                .select_related("recipient").order_by("id")[:size]
+            )
+            if not batch:
+                break
+            _plan_batch(ctx, batch, counts)
+            last_id = batch[-1].pk
     return dict(counts)
 
 

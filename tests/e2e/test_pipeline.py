@@ -122,3 +122,40 @@ def test_webhook_400_fails_permanently_and_task_fails(workers, api, http_server)
     assert len(http_server.requests) == 1
     deliveries = api.get(f"/api/v1/messages/{task.pk}/deliveries").json()
     assert deliveries["results"][0]["error"] == d.error
+
+
+def test_same_chunk_enqueued_many_times_to_two_workers_sends_each_mail_once(
+        workers, smtp_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels_app.sending import enqueue_ids
+    from tasks_app.pipeline import plan_deliveries
+    from tasks_app.services import send_message
+
+    factories.published_template(channels=("email",))
+    people = factories.recipients(40)
+    factories.smtp_account(smtp_server)
+    # Scheduled far ahead so that no worker plans it; the test plans it itself.
+    task, _ = send_message(client=None, template="order_shipped",
+                           recipients=[p.external_id for p in people],
+                           params={"order_no": "R1"},
+                           send_at=timezone.now() + timedelta(days=1))
+    task.release(by="test")
+    task.save(update_fields=["state"])
+    plan_deliveries(task)  # enqueues the chunk once, on commit
+    ids = list(DeliveryRecord.objects.filter(task=task).values_list("id", flat=True))
+    for _ in range(3):  # ... and three more copies of the same chunk
+        enqueue_ids("email", ids)
+
+    task = wait_task(task.pk)
+    assert task.state == "completed"
+    wait_for(lambda: len(smtp_server.messages) >= 40)
+    import time
+
+    time.sleep(1.0)  # would-be duplicates have had time to arrive
+    rcpts = smtp_server.recipients()
+    assert len(rcpts) == 40 and len(set(rcpts)) == 40
+    assert set(DeliveryRecord.objects.filter(task=task).values_list("state", "attempts")) == {
+        ("sent", 1)}
