@@ -22,7 +22,7 @@ from django.utils import timezone
 from .channels import OutboundMessage, SendResult, get_channel
 from .models import DeliveryRecord, DeliveryState
 from .routing import Route, record_failure, record_success, routes_for
-from .signals import deliveries_failed, deliveries_finished
+from .signals import deliveries_failed, deliveries_finished, deliveries_sent
 from .transitions import bulk_transition
 
 logger = logging.getLogger("msgcenter.sending")
@@ -192,6 +192,10 @@ def write_results(channel: str, deliveries: list[DeliveryRecord],
             transaction.on_commit(lambda ids=ids, delay=delay: enqueue_chunk(
                 channel, ids, countdown=delay))
     task_ids = {d.task_id for d in deliveries if d.pk in set(sent + delivered + failed)}
+    if sent or delivered:
+        gone = set(sent + delivered)
+        deliveries_sent.send(sender=DeliveryRecord,
+                             deliveries=[d for d in deliveries if d.pk in gone])
     if failed:
         deliveries_failed.send(sender=DeliveryRecord,
                                deliveries=[d for d in deliveries if d.pk in set(failed)])

@@ -6,3 +6,6 @@ from django.dispatch import Signal
 deliveries_finished = Signal()
 # Sent after a permanent failure of deliveries that may have a fallback: deliveries=[...].
 deliveries_failed = Signal()
+# Sent after deliveries went out (sent or delivered): deliveries=[DeliveryRecord, ...].
+# Counters that must count only real sends (dedup, frequency caps) listen here.
+deliveries_sent = Signal()
