@@ -284,3 +284,24 @@ def test_seed_demo_makes_a_new_key_when_the_old_one_is_unusable(db, settings, tm
     if lost == "credentials file":
         # The operator's password is not known any more and is left alone.
         assert "unchanged" in output
+
+
+ENV_READ = re.compile(
+    r"""(?:os\.environ(?:\.get)?\(\s*|os\.environ\[|env_(?:bool|int|list)\(\s*)"([A-Z][A-Z0-9_]*)\""""
+)
+
+
+def test_every_environment_variable_is_documented():
+    sources = [
+        "msgcenter/settings.py",
+        "msgcenter/run.py",
+        "tests/settings.py",
+        "tasks_app/management/commands/seed_demo.py",
+    ]
+    names = {name for src in sources for name in ENV_READ.findall((ROOT / src).read_text())}
+    names.discard("DJANGO_SETTINGS_MODULE")  # Django's own, not a msgcenter setting
+    assert {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PORT"} <= names
+    for doc in (".env.example", "README.md", "docs/configuration.md"):
+        text = (ROOT / doc).read_text()
+        missing = sorted(name for name in names if name not in text)
+        assert not missing, f"{doc} does not document {missing}"
