@@ -32,6 +32,28 @@ UNFOLD = {
                      "link": reverse_lazy("admin:tasks_app_quiethours_changelist")},
                 ],
             },
+            {
+                "title": _("Trace"),
+                "collapsible": True,
+                "items": [
+                    {"title": _("Interactions"), "icon": "touch_app",
+                     "link": reverse_lazy("admin:channels_app_interaction_changelist")},
+                    {"title": _("Task events"), "icon": "timeline",
+                     "link": reverse_lazy("admin:tasks_app_taskevent_changelist")},
+                    {"title": _("Template versions"), "icon": "history",
+                     "link": reverse_lazy("admin:templates_app_templateversion_changelist")},
+                ],
+            },
+            {
+                "title": _("Settings"),
+                "collapsible": True,
+                "items": [
+                    {"title": _("Recurring sends"), "icon": "event_repeat",
+                     "link": reverse_lazy("admin:tasks_app_recurringsend_changelist")},
+                    {"title": _("API clients"), "icon": "key",
+                     "link": reverse_lazy("admin:tasks_app_apiclient_changelist")},
+                ],
+            },
         ],
     },
 }
