@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import validate_slug
 from rest_framework import serializers
 
 from channels_app.models import ChannelAccount
@@ -66,7 +67,8 @@ class TemplateSerializer(serializers.Serializer):
     """A template with its draft contents. `status` and `version` (the latest published
     version number, null before the first publish) are read-only."""
 
-    code = serializers.SlugField(max_length=100)
+    code = StrictCharField(max_length=100, validators=[validate_slug],
+                           help_text="The slug callers use: letters, digits, _ and -.")
     name = StrictCharField(max_length=200)
     category = CategoryField(required=False)
     description = StrictCharField(required=False, allow_blank=True)

@@ -77,21 +77,25 @@ def create_template(*, code: str, name: str, contents: list[dict[str, Any]],
     return template
 
 
-@transaction.atomic
 def update_template(*, template: MessageTemplate, contents: list[dict[str, Any]] | None = None,
                     **fields: Any) -> MessageTemplate:
-    """Edit the draft. Published versions are frozen and never change."""
-    if template.status == TemplateStatus.ARCHIVED:
-        raise APIError("An archived template cannot be edited; restore it first.",
-                       code="invalid_transition", status_code=409)
+    """Edit the draft. Published versions are frozen and never change.
+
+    Works on a locked fresh row and saves only the edited fields, so that a stale
+    instance never writes back an old status or version."""
     if "params_schema" in fields:
         _check_schema(fields["params_schema"])
-    for key, value in fields.items():
-        if key in TEMPLATE_FIELDS:
-            setattr(template, key, value)
-    template.save()
-    if contents is not None:
-        _save_contents(template, contents)
+    with transaction.atomic():
+        template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+        if template.status == TemplateStatus.ARCHIVED:
+            raise APIError("An archived template cannot be edited; restore it first.",
+                           code="invalid_transition", status_code=409)
+        changed = [key for key in fields if key in TEMPLATE_FIELDS]
+        for key in changed:
+            setattr(template, key, fields[key])
+        template.save(update_fields=[*changed, "updated_at"])
+        if contents is not None:
+            _save_contents(template, contents)
     return template
 
 
@@ -113,6 +117,7 @@ def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVers
 
     Publishing a draft identical to the latest version returns that version: a repeated
     click or retried request does not mint a new version number."""
+    caller_instance = template
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
         if not can_proceed(template.publish):
@@ -128,16 +133,20 @@ def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVers
                            details=exc.as_details())
         frozen = {"category": template.category, "params_schema": template.params_schema,
                   "contents": contents, "settings": template_policies(template)}
+        version = None
         if template.status == TemplateStatus.PUBLISHED and template.version:
             latest = TemplateVersion.objects.get(template=template, version=template.version)
             if all(getattr(latest, key) == value for key, value in frozen.items()):
-                return latest
-        next_version = (template.version or 0) + 1
-        version = TemplateVersion.objects.create(
-            template=template, version=next_version, published_by=by, **frozen)
-        template.publish()
-        template.version = next_version
-        template.save(update_fields=["status", "version", "updated_at"])
+                version = latest
+        if version is None:
+            version = TemplateVersion.objects.create(
+                template=template, version=(template.version or 0) + 1, published_by=by,
+                **frozen)
+            template.publish()
+            template.version = version.version
+            template.save(update_fields=["status", "version", "updated_at"])
+    # The caller's instance now shows the published state too.
+    caller_instance.refresh_from_db(fields=["status", "version", "updated_at"])
     return version
 
 
