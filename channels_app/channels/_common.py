@@ -7,6 +7,8 @@ one)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -155,4 +157,28 @@ def with_token(token: AccessToken, request: Callable[[str], dict[str, Any]],
         data = request(value)
         if is_invalid(data):
             raise TransportError(f"access token rejected right after refresh: {data}")
+    return data
+
+
+def check_callback_token(provider: HTTPProvider, request) -> None:
+    """Receipt pushes carry no signature: the callback URL carries `?token=`, compared
+    with the account's `callback_token`."""
+    expected = str(provider.config.get("callback_token") or "")
+    given = request.GET.get("token", "")
+    if not expected:
+        raise PermissionError(f"{provider.id} account has no callback_token configured")
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        raise PermissionError("callback token does not match")
+
+
+def json_list(request) -> list[dict[str, Any]]:
+    """The JSON array of status reports in a callback body (ValueError if it is not)."""
+    try:
+        data = json.loads(request.body or b"null")
+    except ValueError:
+        raise ValueError("callback body is not JSON")
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise ValueError("callback body must be a JSON array of status reports")
     return data

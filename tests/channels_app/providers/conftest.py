@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from .fakes import FakeDingTalk, FakeFeishu, FakeProvider, FakeWeChatMP, FakeWeCom
+from .fakes import (
+    FakeAliyunSMS,
+    FakeDingTalk,
+    FakeFeishu,
+    FakeProvider,
+    FakeTencentSMS,
+    FakeTwilio,
+    FakeWeChatMP,
+    FakeWeCom,
+)
 
 
 def _session_fake(fake: FakeProvider):
@@ -57,3 +66,36 @@ def _wechat_mp():
 def wechat_mp(_wechat_mp):
     _wechat_mp.reset()
     return _wechat_mp
+
+
+@pytest.fixture(scope="session")
+def _aliyun_sms():
+    yield from _session_fake(FakeAliyunSMS())
+
+
+@pytest.fixture
+def aliyun_sms(_aliyun_sms):
+    _aliyun_sms.reset()
+    return _aliyun_sms
+
+
+@pytest.fixture(scope="session")
+def _tencent_sms():
+    yield from _session_fake(FakeTencentSMS())
+
+
+@pytest.fixture
+def tencent_sms(_tencent_sms):
+    _tencent_sms.reset()
+    return _tencent_sms
+
+
+@pytest.fixture(scope="session")
+def _twilio():
+    yield from _session_fake(FakeTwilio())
+
+
+@pytest.fixture
+def twilio(_twilio):
+    _twilio.reset()
+    return _twilio
