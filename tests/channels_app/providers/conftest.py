@@ -9,7 +9,9 @@ from .fakes import (
     FakeAliyunSMS,
     FakeDingTalk,
     FakeFeishu,
+    FakeJSONEndpoint,
     FakeProvider,
+    FakeSlack,
     FakeTencentSMS,
     FakeTwilio,
     FakeWeChatMP,
@@ -99,3 +101,25 @@ def _twilio():
 def twilio(_twilio):
     _twilio.reset()
     return _twilio
+
+
+@pytest.fixture(scope="session")
+def _slack():
+    yield from _session_fake(FakeSlack())
+
+
+@pytest.fixture
+def slack(_slack):
+    _slack.reset()
+    return _slack
+
+
+@pytest.fixture(scope="session")
+def _json_endpoint():
+    yield from _session_fake(FakeJSONEndpoint())
+
+
+@pytest.fixture
+def json_endpoint(_json_endpoint):
+    _json_endpoint.reset()
+    return _json_endpoint

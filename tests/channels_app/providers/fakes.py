@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs, quote_plus
@@ -41,6 +42,10 @@ class FakeProvider:
         self.violations: list[str] = []
         self.scripted: list[Reply] = []
         self.server = HTTPServer(self._respond)
+        # Poll for shutdown often: stopping then takes milliseconds, not half a second.
+        self.server.thread = threading.Thread(
+            target=self.server.server.serve_forever, kwargs={"poll_interval": 0.02},
+            daemon=True)
         self.url = self.server.url
 
     def start(self) -> FakeProvider:
@@ -48,8 +53,8 @@ class FakeProvider:
         return self
 
     def reset(self) -> None:
-        """Forget requests, scripted replies and issued tokens (one server per session:
-        stopping a server costs half a second)."""
+        """Forget requests, scripted replies and issued tokens (one server serves a
+        whole session)."""
         with self.server.lock:
             self.server.requests.clear()
         self.violations.clear()
@@ -814,6 +819,58 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
         data += name + params[name]
     return base64.b64encode(hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"),
                                      hashlib.sha1).digest()).decode()
+
+
+# --- Slack -----------------------------------------------------------------------------
+
+class FakeSlack(FakeProvider):
+    """hooks.slack.com incoming webhook: answers `ok` or an error word, as plain text."""
+
+    HOOK = "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+    send_paths = (HOOK,)
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + self.HOOK
+
+    @staticmethod
+    def text(status: int, word: str) -> Reply:
+        return Reply(status, word, {"Content-Type": "text/html"})
+
+    def handle(self, req: RecordedRequest) -> Reply:
+        expect(req.path == self.HOOK, "unknown hook", self.text(404, "no_service"))
+        expect(req.method == "POST", "must be POST", self.text(405, "invalid_method"))
+        body = json_of(req, self.text(400, "invalid_payload"))
+        expect(isinstance(body, dict), "payload must be an object",
+               self.text(400, "invalid_payload"))
+        expect(bool(body.get("text")) or bool(body.get("blocks")), "no text",
+               self.text(400, "no_text"))
+        if "blocks" in body:
+            expect(isinstance(body["blocks"], list) and
+                   all(isinstance(b, dict) and b.get("type") for b in body["blocks"]),
+                   "blocks must be typed objects", self.text(400, "invalid_blocks"))
+        return self.scripted_reply(req) or self.text(200, "ok")
+
+
+# --- Apprise json:// endpoint ----------------------------------------------------------
+
+class FakeJSONEndpoint(FakeProvider):
+    """Any HTTP endpoint an Apprise `json://` URL posts to: checks Apprise's JSON
+    notification shape and answers 200."""
+
+    PATH = "/notify"
+    send_paths = (PATH,)
+
+    def apprise_url(self, path: str = PATH) -> str:
+        return f"json://127.0.0.1:{self.server.port}{path}"
+
+    def handle(self, req: RecordedRequest) -> Reply:
+        expect(req.path == self.PATH, "unknown path", Reply(404, {"error": "not found"}))
+        expect(req.method == "POST", "must be POST", Reply(405, {"error": "method"}))
+        body = json_of(req, Reply(400, {"error": "json"}))
+        expect({"version", "title", "message", "type"} <= set(body),
+               "not an Apprise JSON notification", Reply(400, {"error": "shape"}))
+        return self.scripted_reply(req) or Reply(200, {"received": True})
 
 
 def outbound(delivery_id: int = 1, **kwargs: Any):
