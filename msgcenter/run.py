@@ -66,7 +66,8 @@ def commands(*, host: str, port: int) -> dict[str, list[str]]:
     ]
     concurrency = os.environ.get("WORKER_CONCURRENCY", "4")
     if settings.CELERY_BROKER_URL.startswith("filesystem://") or not settings.IS_POSTGRES:
-        # One process with threads: the filesystem broker and SQLite dislike forked pools.
+        # Threads in one process: prefork works here too, but one process keeps SQLite's
+        # writers and the polling of the broker directory down to one.
         worker += ["--pool", "threads", "-c", concurrency]
     else:
         worker += ["-c", concurrency]
