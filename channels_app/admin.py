@@ -20,6 +20,7 @@ from unfold.contrib.filters.admin import (
     RelatedDropdownFilter,
 )
 from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
 from unfold.widgets import UnfoldAdminSelectWidget
 
 from msgcenter.admin_helpers import (
@@ -176,6 +177,7 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     )
     list_filter_submit = True
     show_full_result_count = False
+    paginator = InfinitePaginator  # no COUNT(*) over millions of rows
     search_fields = ("provider_message_id",)
     search_help_text = _("Exact recipient external id, task id, provider message id or #id.")
     fieldsets = (
@@ -239,6 +241,7 @@ class InteractionAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = (("kind", ChoicesDropdownFilter), ("created_at", RangeDateTimeFilter))
     list_filter_submit = True
     show_full_result_count = False
+    paginator = InfinitePaginator  # no COUNT(*) over millions of rows
     search_fields = ("delivery__id",)
     search_help_text = _("Delivery id (exact).")
     fields = ("delivery", "kind", "url", "created_at", "payload")

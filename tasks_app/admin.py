@@ -21,6 +21,7 @@ from unfold.contrib.filters.admin import (
     RelatedDropdownFilter,
 )
 from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminSelectWidget
 
 from channels_app.models import DeliveryRecord, DeliveryState
@@ -297,6 +298,7 @@ class MessageTaskAdmin(ModelAdmin):
     )
     list_filter_submit = True
     show_full_result_count = False
+    paginator = InfinitePaginator  # no COUNT(*) over millions of rows
     search_fields = ("id",)
     search_help_text = _("Task id, idempotency key or template code (exact).")
     fieldsets = (
@@ -394,6 +396,7 @@ class TaskEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = (StateFilter, ("at", RangeDateTimeFilter))
     list_filter_submit = True
     show_full_result_count = False
+    paginator = InfinitePaginator  # no COUNT(*) over millions of rows
     search_fields = ("task__id",)
     search_help_text = _("Task id (exact).")
 

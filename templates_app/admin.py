@@ -3,6 +3,8 @@ restore buttons that go through the services, and the frozen version history."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
@@ -56,11 +58,56 @@ def _editable(obj: MessageTemplate | None) -> bool:
     return obj is None or obj.status != TemplateStatus.ARCHIVED
 
 
+_CONTENT_FIELD = re.compile(r"^(contents(?:-\d+)?)-(\d+)-channel$")
+
+
+def _contents_after_save(data, template: MessageTemplate | None) -> list[tuple]:
+    """(channel, locale, prefix) of every content the template will have once the POSTed
+    tabs are saved. The contents are spread over one formset per tab, and Django checks
+    uniqueness only inside one formset."""
+    stored = {}
+    if template is not None and template.pk:
+        stored = {str(pk): (channel, locale, None) for pk, channel, locale in
+                  template.contents.values_list("pk", "channel", "locale")}
+    added = []
+    for name in data:
+        match = _CONTENT_FIELD.match(name)
+        if not match:
+            continue
+        prefix, index = match.groups()
+        if int(index) >= int(data.get(f"{prefix}-TOTAL_FORMS") or 0):
+            continue
+        row = f"{prefix}-{index}"
+        pk, channel = data.get(f"{row}-id", ""), data.get(name, "")
+        deleted = bool(data.get(f"{row}-DELETE"))
+        if pk:
+            stored.pop(pk, None)
+        if channel and not deleted:
+            added.append((channel, (data.get(f"{row}-locale") or "").strip(), prefix))
+    return [*stored.values(), *added]
+
+
+class TemplateContentFormSet(StackedInline.formset):
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        seen: dict[tuple[str, str], str | None] = {}
+        for channel, locale, prefix in _contents_after_save(self.data, self.instance):
+            key = (channel, locale)
+            if key in seen and self.prefix in (prefix, seen[key]):
+                raise forms.ValidationError(
+                    _("Template content with this channel (%(c)s) and locale (%(l)s) already "
+                      "exists.") % {"c": channel, "l": locale or "-"})
+            seen[key] = prefix
+
+
 class TemplateContentInline(StackedInline):
     """All contents of a template (used on the add page)."""
 
     model = TemplateContent
     form = TemplateContentForm
+    formset = TemplateContentFormSet
     extra = 1
     tab = True
     autocomplete_fields = ("account",)
@@ -207,12 +254,13 @@ class MessageTemplateAdmin(ModelAdmin):
                     "form_submit_text": _("Publish")})
     def publish_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         template = get_object_or_404(self, request, object_id)
+        latest = template.version
         try:
             version = publish_template(template=template, by=request.user.get_username())
         except APIError as exc:
             report_error(request, exc)
         else:
-            if version.version == template.version:
+            if version.version == latest:
                 messages.info(request, _("Nothing changed since version %(v)s; it stays the "
                                          "published one.") % {"v": version.version})
             else:

@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 import pytest
 from django.contrib import admin
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import formats, timezone
 
@@ -234,9 +236,8 @@ def test_editing_a_content_and_adding_a_channel_through_the_form(admin_client, o
     email_prefix = next(k[:-len("-channel")] for k, v in data.items()
                         if k.endswith("-0-channel") and v == ["email"])
     data[f"{email_prefix}-body"] = ["Order {{ order }} is on its way"]
-    new_prefix = next(k[:-len("-TOTAL_FORMS")] for k in data
-                      if k.endswith("-TOTAL_FORMS") and f"{k[:-len('-TOTAL_FORMS')]}-0-id" in data
-                      and data[f"{k[:-len('-TOTAL_FORMS')]}-0-channel"] == [""])
+    new_prefix = next(k[:-len("-0-channel")] for k, v in data.items()
+                      if k.endswith("-0-channel") and v == [""])
     data[f"{new_prefix}-0-channel"] = ["sms"]
     data[f"{new_prefix}-0-body"] = ["Order {{ order }} shipped"]
     data["_continue"] = ["1"]
@@ -245,6 +246,20 @@ def test_editing_a_content_and_adding_a_channel_through_the_form(admin_client, o
     assert template.contents.get(channel="email").body == "Order {{ order }} is on its way"
     assert template.contents.get(channel="sms").body == "Order {{ order }} shipped"
     assert template.contents.count() == 3
+
+
+def test_adding_a_channel_that_exists_is_a_form_error(admin_client, objs):
+    template = objs[MessageTemplate]
+    change = url(MessageTemplate, "change", template.pk)
+    data = form_data(admin_client.get(change))
+    new_prefix = next(k[:-len("-0-channel")] for k, v in data.items()
+                      if k.endswith("-0-channel") and v == [""])
+    data[f"{new_prefix}-0-channel"] = ["email"]
+    data[f"{new_prefix}-0-body"] = ["duplicate"]
+    response = admin_client.post(change, data)
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert template.contents.count() == 2
 
 
 def test_bad_params_schema_is_a_form_error(admin_client, objs):
@@ -421,6 +436,35 @@ def test_delivery_search_and_filters(admin_client, objs):
                                                                    failed.pk}
     assert _listed(admin_client, objs, recipient__id__exact=objs[Recipient].pk) == {
         sent.pk, deferred.pk}
+
+
+@pytest.mark.parametrize("model", [DeliveryRecord, Interaction, TaskEvent, MessageTask],
+                         ids=lambda m: m.__name__)
+def test_big_lists_never_count_and_cost_the_same_for_more_rows(admin_client, objs, model):
+    task = objs[MessageTask]
+
+    def grow():
+        deliveries = DeliveryRecord.objects.bulk_create(
+            DeliveryRecord(task=task, recipient=objs[Recipient], channel="inapp")
+            for _ in range(15))
+        Interaction.objects.bulk_create(
+            Interaction(delivery=d, kind=InteractionKind.CLICKED) for d in deliveries)
+        for _ in range(15):
+            extra = MessageTask.objects.create(
+                template=task.template, template_version=task.template_version,
+                client=task.client, channels=["inapp"])
+            TaskEvent.objects.create(task=extra, from_state="initialized", to_state="tasked")
+
+    def queries() -> list[str]:
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client.get(url(model, "changelist")).status_code == 200
+        return [q["sql"] for q in ctx.captured_queries]
+
+    grow()
+    first = queries()
+    assert not [q for q in first if "COUNT(" in q.upper() and model._meta.db_table in q]
+    grow()
+    assert len(queries()) == len(first)
 
 
 def test_deferred_delivery_shows_release_at(admin_client, objs):
