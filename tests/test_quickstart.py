@@ -148,7 +148,12 @@ def test_quickstart_boots_serves_and_stops(var_dir):
             .headers["content-type"]
             .startswith("application/vnd.oai.openapi")
         )
-        assert "csrfmiddlewaretoken" in qs.get_ok("/admin/login/").text
+        login_page = qs.get_ok("/admin/login/").text
+        assert "csrfmiddlewaretoken" in login_page
+        # Static files come from whitenoise, with DEBUG off and no collectstatic.
+        stylesheet = re.search(r'<link[^>]+href="(/static/[^"]+\.css)"', login_page).group(1)
+        css = httpx.get(qs.base + stylesheet, timeout=10)
+        assert css.status_code == 200 and "text/css" in css.headers["content-type"]
         login = qs.find(r"^\s+Login:\s+(\S+) / (\S+)$")
         api_key = qs.find(r"^\s+API key:\s+(mc_\S+)$").group(1)
         qs.find(r"^worker \| .* quickstart@\S+ ready\.")
