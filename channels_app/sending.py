@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import ratelimit, tracking
 from .channels import OutboundMessage, SendResult, get_channel
 from .models import DeliveryRecord, DeliveryState
 from .routing import Route, record_failure, record_success, routes_for
@@ -72,12 +73,15 @@ def claim(ids: Iterable[int]) -> list[int]:
 def _message(d: DeliveryRecord) -> OutboundMessage:
     content = d.content or {}
     recipient = d.recipient
+    body, body_html = content.get("body", ""), content.get("body_html", "")
+    if (content.get("extra") or {}).get("track_clicks"):
+        body, body_html = tracking.wrap_text(body, d.pk), tracking.wrap_html(body_html, d.pk)
     return OutboundMessage(
         delivery_id=d.pk,
         address=d.address,
         subject=content.get("subject", ""),
-        body=content.get("body", ""),
-        body_html=content.get("body_html", ""),
+        body=body,
+        body_html=body_html,
         extra=content.get("extra") or {},
         mentions=d.mentions or [],
         recipient={
@@ -109,20 +113,33 @@ def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
         else:
             to_send[d.account_id].append(d)
 
+    limited: set[int] = set()
     for pinned, group in to_send.items():
         pending = {d.pk: d for d in group}
         routes = routes_for(channel, pinned, group=None)
         for index, route in enumerate(routes):
-            messages = [_message(pending[i]) for i in sorted(pending)]
+            ids_now = sorted(pending)
+            account = route.account
+            if account is not None and account.rate_limit_per_sec and not account.sandbox:
+                allowed = ratelimit.acquire(account.pk, account.rate_limit_per_sec, len(ids_now))
+                # Over the account's rate: these wait for a later run, not another account.
+                for pk in ids_now[allowed:]:
+                    limited.add(pk)
+                    results[pk] = (SendResult(pk, ok=False, error="rate limited"), route)
+                    pending.pop(pk)
+                ids_now = ids_now[:allowed]
+                if not ids_now:
+                    break
+            messages = [_message(pending[i]) for i in ids_now]
             try:
                 batch = route.provider.send_batch(messages)
             finally:
                 route.provider.close()
             transient = [r for r in batch if not r.ok and not r.permanent]
             if batch and len(transient) == len(batch):
-                record_failure(route.account, transient[0].error)
+                record_failure(account, transient[0].error)
             elif any(r.ok for r in batch):
-                record_success(route.account)
+                record_success(account)
             last_route = index == len(routes) - 1
             for r in batch:
                 if r.ok or r.permanent or last_route:
@@ -134,7 +151,7 @@ def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
             for r in batch:
                 if r.delivery_id in pending:
                     _log_attempt(pending[r.delivery_id], r, route)
-    return write_results(channel, deliveries, results)
+    return write_results(channel, deliveries, results, limited=limited)
 
 
 def _log_attempt(d: DeliveryRecord, r: SendResult, route: Route | None) -> None:
@@ -149,12 +166,16 @@ def _log_attempt(d: DeliveryRecord, r: SendResult, route: Route | None) -> None:
 
 
 def write_results(channel: str, deliveries: list[DeliveryRecord],
-                  results: dict[int, tuple[SendResult, Route | None]]) -> dict[str, int]:
+                  results: dict[int, tuple[SendResult, Route | None]],
+                  limited: set[int] | None = None) -> dict[str, int]:
     now = timezone.now()
     limit = max_attempts(channel)
+    limited = limited or set()
     sent, delivered, retry, failed = [], [], defaultdict(list), []
     for d in deliveries:
         r, route = results[d.pk]
+        if d.pk in limited:
+            continue
         _log_attempt(d, r, route)
         if route is not None:
             d.account_id = route.account_id
@@ -185,24 +206,36 @@ def write_results(channel: str, deliveries: list[DeliveryRecord],
             bulk_transition(sending.filter(id__in=failed), DeliveryRecord.fail,
                             failed_at=now, lease_until=None)
         lease = timedelta(seconds=_conf("SEND_LEASE_SECONDS"))
+        if limited:
+            # Not an attempt: back to the queue for the bucket to refill.
+            retry_in = _conf("RATE_LIMIT_RETRY_SECONDS")
+            not_before = now + timedelta(seconds=retry_in)
+            bulk_transition(sending.filter(id__in=limited), DeliveryRecord.retry,
+                            attempts=F("attempts") - 1, not_before=not_before,
+                            lease_until=not_before + lease)
+            limited_ids = sorted(limited)
+            transaction.on_commit(lambda: enqueue_chunk(channel, limited_ids, countdown=retry_in))
         for delay, ids in retry.items():
             not_before = now + timedelta(seconds=delay)
             bulk_transition(sending.filter(id__in=ids), DeliveryRecord.retry,
                             not_before=not_before, lease_until=not_before + lease)
             transaction.on_commit(lambda ids=ids, delay=delay: enqueue_chunk(
                 channel, ids, countdown=delay))
+        if failed:
+            # In the same transaction: fallbacks exist before anyone sees the task done.
+            failed_set = set(failed)
+            deliveries_failed.send(sender=DeliveryRecord,
+                                   deliveries=[d for d in deliveries if d.pk in failed_set])
     task_ids = {d.task_id for d in deliveries if d.pk in set(sent + delivered + failed)}
     if sent or delivered:
         gone = set(sent + delivered)
         deliveries_sent.send(sender=DeliveryRecord,
                              deliveries=[d for d in deliveries if d.pk in gone])
-    if failed:
-        deliveries_failed.send(sender=DeliveryRecord,
-                               deliveries=[d for d in deliveries if d.pk in set(failed)])
     if task_ids:
         deliveries_finished.send(sender=DeliveryRecord, task_ids=task_ids)
     counts = {"claimed": len(deliveries), "sent": len(sent), "delivered": len(delivered),
-              "failed": len(failed), "retry": sum(len(v) for v in retry.values())}
+              "failed": len(failed), "retry": sum(len(v) for v in retry.values()),
+              "rate_limited": len(limited)}
     logger.info("chunk %s %s", channel, counts)
     return counts
 

@@ -1,3 +1,3 @@
-from . import api
+from . import api, callbacks
 
-urlpatterns = [*api.urlpatterns]
+urlpatterns = [*api.urlpatterns, *callbacks.urlpatterns]

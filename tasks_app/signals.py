@@ -3,7 +3,7 @@
 from django.dispatch import receiver
 from django_fsm.signals import post_transition
 
-from channels_app.signals import deliveries_finished
+from channels_app.signals import deliveries_failed, deliveries_finished
 
 from .models import MessageTask, TaskEvent
 
@@ -26,3 +26,10 @@ def complete_tasks(sender, task_ids, **kwargs) -> None:
 
     for task_id in task_ids:
         finish_task_if_done(task_id)
+
+
+@receiver(deliveries_failed)
+def fall_back(sender, deliveries, **kwargs) -> None:
+    from .fallback import create_fallbacks
+
+    create_fallbacks(deliveries)

@@ -27,7 +27,7 @@ def published_template(code: str = "order_shipped", *, channels=("inapp", "email
             content["body_html"] = "<p>Your order <b>{{ order_no }}</b> is on its way.</p>"
         contents.append(content)
     template = create_template(code=code, name=code.replace("_", " ").title(),
-                               category=category, params_schema=schema or ORDER_SCHEMA,
+                               category=category, params_schema=ORDER_SCHEMA if schema is None else schema,
                                contents=contents, **fields)
     publish_template(template=template, by="tests")
     template.refresh_from_db()

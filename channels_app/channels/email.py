@@ -8,7 +8,8 @@ from email.utils import make_msgid
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from .base import OutboundMessage, Provider, SendResult, TransportError
+from ._common import check_callback_token, json_list
+from .base import CallbackEvent, OutboundMessage, Provider, SendResult, TransportError
 from .registry import register
 
 
@@ -32,8 +33,8 @@ class SMTPProvider(Provider):
     channel = "email"
     label = "SMTP"
     config_keys = ("host", "port", "username", "password", "use_tls", "use_ssl", "from_email",
-                   "timeout")
-    secret_keys = ("password",)
+                   "timeout", "callback_token")
+    secret_keys = ("password", "callback_token")
 
     def _connection(self):
         c = self.config
@@ -87,8 +88,10 @@ class SMTPProvider(Provider):
                 except Exception as exc:  # noqa: BLE001
                     err = _classify_smtp(exc)
                     results.append(SendResult.failure(message.delivery_id, err))
-                    if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError)) and not \
-                            isinstance(exc, smtplib.SMTPResponseException):
+                    # smtplib errors subclass OSError: only a lost connection ends the chunk.
+                    if isinstance(exc, smtplib.SMTPServerDisconnected) or (
+                            isinstance(exc, OSError)
+                            and not isinstance(exc, smtplib.SMTPException)):
                         # The connection is gone: the rest of the chunk is retried later.
                         for rest in messages[len(results):]:
                             results.append(SendResult.failure(rest.delivery_id, err))
@@ -108,3 +111,25 @@ class SMTPProvider(Provider):
             raise _classify_smtp(exc) from exc
         connection.close()
         return f"connected to {connection.host}:{connection.port}"
+
+    # Email events, in django-anymail's normalized vocabulary (event_type) or the same
+    # fields under "event": what an ESP webhook relay or MTA log shipper posts to us.
+    EVENT_STATUSES = {
+        "delivered": "delivered", "bounced": "bounced", "rejected": "failed",
+        "failed": "failed", "opened": "read", "clicked": "clicked",
+        "complained": "complained", "unsubscribed": "unsubscribed",
+    }
+
+    def parse_callback(self, request) -> list[CallbackEvent]:
+        """Events as JSON (one object or a list) `{"event_type", "message_id",
+        "description"?, "click_url"?}` at `?token=<callback_token>`."""
+        check_callback_token(self, request)
+        events = []
+        for item in json_list(request):
+            status = self.EVENT_STATUSES.get(str(item.get("event_type") or item.get("event")))
+            message_id = str(item.get("message_id") or "")
+            if status and message_id:
+                error = str(item.get("description") or item.get("mta_response") or "") \
+                    if status in ("bounced", "failed") else ""
+                events.append(CallbackEvent(message_id, status, error=error, payload=item))
+        return events
