@@ -53,8 +53,7 @@ def json_body(provider: HTTPProvider, response: httpx.Response) -> Any:
 def with_query(url: str, params: dict[str, Any]) -> str:
     """`url` with `params` added to (or replacing those in) its query string."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k not in params]
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
     query += [(k, str(v)) for k, v in params.items()]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
@@ -97,8 +96,9 @@ class AccessToken:
     worker fetches at a time: providers such as WeChat invalidate the previous token
     when a new one is issued, so a stampede would make workers revoke each other's."""
 
-    def __init__(self, provider_id: str, credentials: tuple[str, ...],
-                 fetch: Callable[[], tuple[str, int]]) -> None:
+    def __init__(
+        self, provider_id: str, credentials: tuple[str, ...], fetch: Callable[[], tuple[str, int]]
+    ) -> None:
         digest = hashlib.sha256("\x00".join((provider_id, *credentials)).encode()).hexdigest()
         self.key = f"channels:token:{provider_id}:{digest[:32]}"
         self.lock_key = self.key + ":lock"
@@ -145,8 +145,11 @@ def require(provider: HTTPProvider, *keys: str) -> list[str]:
     return [str(provider.config[key]) for key in keys]
 
 
-def with_token(token: AccessToken, request: Callable[[str], dict[str, Any]],
-               is_invalid: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+def with_token(
+    token: AccessToken,
+    request: Callable[[str], dict[str, Any]],
+    is_invalid: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
     """Run `request(access_token)`; when the provider says the token is invalid or
     expired (it was revoked, or expired early), fetch a new one and retry exactly once."""
     value = token.get()
@@ -182,3 +185,18 @@ def json_list(request) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise ValueError("callback body must be a JSON array of status reports")
     return data
+
+
+def url_errors(config: dict[str, Any], key: str) -> dict[str, str]:
+    """{key: message} when config[key] is set but is not an http(s) URL."""
+    value = str(config.get(key) or "")
+    if value and urlsplit(value).scheme not in ("http", "https"):
+        return {key: "Must be an http(s) URL."}
+    return {}
+
+
+def integer_errors(config: dict[str, Any], key: str) -> dict[str, str]:
+    value = config.get(key)
+    if value not in (None, "") and not str(value).strip().isdigit():
+        return {key: "Must be a number."}
+    return {}

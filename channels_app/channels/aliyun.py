@@ -10,10 +10,10 @@ import hmac
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from ._common import base_url, call, check_callback_token, json_body, json_list, require
+from ._common import base_url, call, check_callback_token, json_body, json_list, require, url_errors
 from .base import (
     CallbackEvent,
     ConfigError,
@@ -28,8 +28,14 @@ from .registry import register
 ALIYUN_SMS_API = "https://dysmsapi.aliyuncs.com"
 API_VERSION = "2017-05-25"
 # Worth a retry: per-number/per-account flow control, throttling, the platform's own errors.
-TRANSIENT_PREFIXES = ("isv.BUSINESS_LIMIT_CONTROL", "Throttling", "ServiceUnavailable",
-                      "InternalError", "isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR")
+TRANSIENT_PREFIXES = (
+    "isv.BUSINESS_LIMIT_CONTROL",
+    "Throttling",
+    "ServiceUnavailable",
+    "InternalError",
+    "isp.SYSTEM_ERROR",
+    "isp.GATEWAY_ERROR",
+)
 
 
 def percent_encode(value: Any) -> str:
@@ -39,8 +45,9 @@ def percent_encode(value: Any) -> str:
 
 
 def rpc_signature(access_key_secret: str, method: str, params: dict[str, Any]) -> str:
-    canonical = "&".join(f"{percent_encode(k)}={percent_encode(v)}"
-                         for k, v in sorted(params.items()))
+    canonical = "&".join(
+        f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
+    )
     string_to_sign = f"{method}&{percent_encode('/')}&{percent_encode(canonical)}"
     mac = hmac.new(f"{access_key_secret}&".encode(), string_to_sign.encode(), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode()
@@ -51,10 +58,26 @@ class AliyunSMSProvider(HTTPProvider):
     id = "aliyun_sms"
     channel = "sms"
     label = "Alibaba Cloud SMS"
-    config_keys = ("access_key_id", "access_key_secret", "sign_name", "region", "base_url",
-                   "callback_token", "timeout")
+    config_keys = (
+        "access_key_id",
+        "access_key_secret",
+        "sign_name",
+        "region",
+        "base_url",
+        "callback_token",
+        "timeout",
+    )
     required_keys = ("access_key_id", "access_key_secret")
     secret_keys = ("access_key_secret", "callback_token")
+    # The body the provider expects back once the reports are recorded (else it retries).
+    callback_ack: ClassVar[tuple[str, str]] = (
+        "application/json",
+        json.dumps({"code": 0, "msg": "成功"}, ensure_ascii=False),
+    )
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {**super().validate_config(config), **url_errors(config, "base_url")}
 
     def rpc(self, action: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """One signed RPC call (POST, form-encoded); returns (HTTP status, JSON body)."""
@@ -85,33 +108,41 @@ class AliyunSMSProvider(HTTPProvider):
         else:
             # Signature and key errors (4xx) are permanent; 5xx and 429 are not.
             permanent = classify_status(status) is not False
-        return TransportError(f"Aliyun SMS {code or status}: {data.get('Message', '')}",
-                              permanent=permanent,
-                              retry_after=60.0 if code.startswith(TRANSIENT_PREFIXES) else None)
+        return TransportError(
+            f"Aliyun SMS {code or status}: {data.get('Message', '')}",
+            permanent=permanent,
+            retry_after=60.0 if code.startswith(TRANSIENT_PREFIXES) else None,
+        )
 
     def send(self, message: OutboundMessage) -> SendResult:
         extra = message.extra or {}
         sign_name = extra.get("sign_name") or self.config.get("sign_name")
         if not sign_name:
-            raise ConfigError("Aliyun SMS needs a sign name (account sign_name or "
-                              "extra['sign_name'])")
+            raise ConfigError(
+                "Aliyun SMS needs a sign name (account sign_name or extra['sign_name'])"
+            )
         if not extra.get("template_code"):
             raise ConfigError("Aliyun SMS needs extra['template_code']")
         if not message.address:
             raise TransportError("no phone number", permanent=True)
-        status, data = self.rpc("SendSms", {
-            "PhoneNumbers": message.address,
-            "SignName": sign_name,
-            "TemplateCode": extra["template_code"],
-            "TemplateParam": json.dumps(extra.get("template_params") or {},
-                                        ensure_ascii=False, separators=(",", ":")),
-            # Comes back as out_id in the status report.
-            "OutId": str(message.delivery_id),
-        })
+        status, data = self.rpc(
+            "SendSms",
+            {
+                "PhoneNumbers": message.address,
+                "SignName": sign_name,
+                "TemplateCode": extra["template_code"],
+                "TemplateParam": json.dumps(
+                    extra.get("template_params") or {}, ensure_ascii=False, separators=(",", ":")
+                ),
+                # Comes back as out_id in the status report.
+                "OutId": str(message.delivery_id),
+            },
+        )
         if data.get("Code") != "OK":
             raise self._error(status, data)
-        return SendResult(message.delivery_id, ok=True,
-                          provider_message_id=str(data.get("BizId", "")))
+        return SendResult(
+            message.delivery_id, ok=True, provider_message_id=str(data.get("BizId", ""))
+        )
 
     def test_connection(self) -> str:
         sign_name = self.config.get("sign_name")
@@ -121,7 +152,8 @@ class AliyunSMSProvider(HTTPProvider):
         if data.get("Code") != "OK":
             raise self._error(status, data)
         state = {0: "under review", 1: "approved", 2: "rejected"}.get(
-            data.get("SignStatus"), str(data.get("SignStatus")))
+            data.get("SignStatus"), str(data.get("SignStatus"))
+        )
         return f"credentials accepted; sign name {sign_name!r} is {state}"
 
     def parse_callback(self, request) -> list[CallbackEvent]:
@@ -133,6 +165,7 @@ class AliyunSMSProvider(HTTPProvider):
                 continue
             ok = report.get("success") in (True, "true", "True")
             error = "" if ok else f"{report.get('err_code', '')}: {report.get('err_msg', '')}"
-            events.append(CallbackEvent(biz_id, "delivered" if ok else "failed", error=error,
-                                        payload=report))
+            events.append(
+                CallbackEvent(biz_id, "delivered" if ok else "failed", error=error, payload=report)
+            )
         return events

@@ -10,9 +10,11 @@ from ._common import require
 from .base import ConfigError, OutboundMessage, Provider, SendResult, TransportError
 from .registry import register
 
-BODY_FORMATS = {"text": apprise_lib.NotifyFormat.TEXT,
-                "markdown": apprise_lib.NotifyFormat.MARKDOWN,
-                "html": apprise_lib.NotifyFormat.HTML}
+BODY_FORMATS = {
+    "text": apprise_lib.NotifyFormat.TEXT,
+    "markdown": apprise_lib.NotifyFormat.MARKDOWN,
+    "html": apprise_lib.NotifyFormat.HTML,
+}
 NOTIFY_TYPES = {"info", "success", "warning", "failure"}
 
 

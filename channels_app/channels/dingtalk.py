@@ -18,10 +18,12 @@ from ._common import (
     AccessToken,
     base_url,
     call,
+    integer_errors,
     json_body,
     masked_url,
     mention_values,
     require,
+    url_errors,
     with_query,
     with_token,
 )
@@ -49,8 +51,9 @@ def _error(data: dict[str, Any]) -> TransportError:
     message = f"DingTalk errcode {code}: {data.get('errmsg', '')}"
     if sub_code:
         message += f" (sub_code {sub_code}: {data.get('sub_msg', '')})"
-    return TransportError(message, permanent=not transient,
-                          retry_after=60.0 if code == 130101 else None)
+    return TransportError(
+        message, permanent=not transient, retry_after=60.0 if code == 130101 else None
+    )
 
 
 def _title(message: OutboundMessage) -> str:
@@ -75,6 +78,10 @@ class DingTalkRobotProvider(HTTPProvider):
     required_keys = ("webhook_url",)
     secret_keys = ("secret", "webhook_url")
 
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
+
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         extra = message.extra or {}
         msgtype = extra.get("msgtype") or "text"
@@ -82,7 +89,8 @@ class DingTalkRobotProvider(HTTPProvider):
         user_ids = mention_values(message.mentions, "address")
         # DingTalk only highlights a mention whose "@..." also appears in the text.
         tags = " ".join(
-            f"@{m.get('address') or m.get('phone')}" for m in message.mentions
+            f"@{m.get('address') or m.get('phone')}"
+            for m in message.mentions
             if m.get("address") or m.get("phone")
         )
         at = {"atMobiles": phones, "atUserIds": user_ids, "isAtAll": bool(extra.get("at_all"))}
@@ -91,8 +99,11 @@ class DingTalkRobotProvider(HTTPProvider):
             return {"msgtype": "text", "text": {"content": content}, "at": at}
         if msgtype == "markdown":
             text = message.body + (f"\n\n{tags}" if tags else "")
-            return {"msgtype": "markdown", "markdown": {"title": _title(message), "text": text},
-                    "at": at}
+            return {
+                "msgtype": "markdown",
+                "markdown": {"title": _title(message), "text": text},
+                "at": at,
+            }
         if msgtype == "actionCard":
             card: dict[str, Any] = {
                 "title": message.subject or "-",
@@ -101,15 +112,19 @@ class DingTalkRobotProvider(HTTPProvider):
             }
             if extra.get("btns"):
                 card["btns"] = [
-                    {"title": b.get("title", ""), "actionURL": b.get("action_url") or
-                     b.get("actionURL", "")} for b in extra["btns"]
+                    {
+                        "title": b.get("title", ""),
+                        "actionURL": b.get("action_url") or b.get("actionURL", ""),
+                    }
+                    for b in extra["btns"]
                 ]
             else:
                 card["singleTitle"] = extra.get("single_title") or "View"
                 card["singleURL"] = extra.get("single_url") or ""
             return {"msgtype": "actionCard", "actionCard": card}
-        raise ConfigError(f"unsupported DingTalk robot msgtype {msgtype!r} "
-                          "(use text, markdown or actionCard)")
+        raise ConfigError(
+            f"unsupported DingTalk robot msgtype {msgtype!r} (use text, markdown or actionCard)"
+        )
 
     def url(self) -> str:
         (webhook_url,) = require(self, "webhook_url")
@@ -117,8 +132,9 @@ class DingTalkRobotProvider(HTTPProvider):
         if not secret:
             return webhook_url
         timestamp = str(int(time.time() * 1000))
-        return with_query(webhook_url, {"timestamp": timestamp,
-                                        "sign": robot_signature(secret, timestamp)})
+        return with_query(
+            webhook_url, {"timestamp": timestamp, "sign": robot_signature(secret, timestamp)}
+        )
 
     def send(self, message: OutboundMessage) -> SendResult:
         payload = self.payload(message)
@@ -133,8 +149,10 @@ class DingTalkRobotProvider(HTTPProvider):
     def test_connection(self) -> str:
         (webhook_url,) = require(self, "webhook_url")
         signed = "signed with timestamp+sign" if self.config.get("secret") else "unsigned"
-        return (f"would POST a text message to {masked_url(webhook_url)} ({signed}); "
-                "robots have no read-only check, so nothing was sent")
+        return (
+            f"would POST a text message to {masked_url(webhook_url)} ({signed}); "
+            "robots have no read-only check, so nothing was sent"
+        )
 
 
 @register
@@ -150,6 +168,14 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
     required_keys = ("app_key", "app_secret", "agent_id")
     secret_keys = ("app_secret",)
 
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {
+            **super().validate_config(config),
+            **integer_errors(config, "agent_id"),
+            **url_errors(config, "base_url"),
+        }
+
     @property
     def api(self) -> str:
         return base_url(self, DINGTALK_API)
@@ -161,8 +187,9 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
 
     def _fetch_token(self) -> tuple[str, int]:
         app_key, app_secret = require(self, "app_key", "app_secret")
-        response = call(self, "GET", f"{self.api}/gettoken",
-                        params={"appkey": app_key, "appsecret": app_secret})
+        response = call(
+            self, "GET", f"{self.api}/gettoken", params={"appkey": app_key, "appsecret": app_secret}
+        )
         data = json_body(self, response)
         if data.get("errcode") != 0:
             err = _error(data)
@@ -174,7 +201,8 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
     def _token_invalid(data: dict[str, Any]) -> bool:
         code = data.get("errcode")
         return str(code) in INVALID_TOKEN_CODES or (
-            code == 88 and str(data.get("sub_code")) in INVALID_TOKEN_CODES)
+            code == 88 and str(data.get("sub_code")) in INVALID_TOKEN_CODES
+        )
 
     def msg(self, message: OutboundMessage) -> dict[str, Any]:
         extra = message.extra or {}
@@ -182,22 +210,29 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
         if msgtype == "text":
             return {"msgtype": "text", "text": {"content": _text(message)}}
         if msgtype == "markdown":
-            return {"msgtype": "markdown",
-                    "markdown": {"title": _title(message), "text": message.body}}
+            return {
+                "msgtype": "markdown",
+                "markdown": {"title": _title(message), "text": message.body},
+            }
         if msgtype in ("action_card", "actionCard"):
             card: dict[str, Any] = {"title": message.subject or "-", "markdown": message.body}
             if extra.get("btns"):
                 card["btn_orientation"] = str(extra.get("btn_orientation", "0"))
                 card["btn_json_list"] = [
-                    {"title": b.get("title", ""), "action_url": b.get("action_url") or
-                     b.get("actionURL", "")} for b in extra["btns"]
+                    {
+                        "title": b.get("title", ""),
+                        "action_url": b.get("action_url") or b.get("actionURL", ""),
+                    }
+                    for b in extra["btns"]
                 ]
             else:
                 card["single_title"] = extra.get("single_title") or "View"
                 card["single_url"] = extra.get("single_url") or ""
             return {"msgtype": "action_card", "action_card": card}
-        raise ConfigError(f"unsupported DingTalk work notice msgtype {msgtype!r} "
-                          "(use text, markdown or action_card)")
+        raise ConfigError(
+            f"unsupported DingTalk work notice msgtype {msgtype!r} "
+            "(use text, markdown or action_card)"
+        )
 
     def _agent_id(self) -> int:
         (agent_id,) = require(self, "agent_id")
@@ -209,8 +244,9 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
     def send(self, message: OutboundMessage) -> SendResult:
         result = self.send_batch([message])[0]
         if not result.ok:
-            raise TransportError(result.error, permanent=result.permanent,
-                                 retry_after=result.retry_after)
+            raise TransportError(
+                result.error, permanent=result.permanent, retry_after=result.retry_after
+            )
         return result
 
     def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
@@ -219,7 +255,8 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
         for message in messages:
             if not message.address:
                 results[message.delivery_id] = SendResult.failure(
-                    message.delivery_id, TransportError("no DingTalk userid", permanent=True))
+                    message.delivery_id, TransportError("no DingTalk userid", permanent=True)
+                )
                 continue
             try:
                 sendable.append((json.dumps(self.msg(message), sort_keys=True), message))
@@ -229,12 +266,13 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
         for msg_json, group in groupby(sendable, key=lambda pair: pair[0]):
             group_messages = [m for _, m in group]
             for start in range(0, len(group_messages), WORK_NOTICE_BATCH):
-                chunk = group_messages[start:start + WORK_NOTICE_BATCH]
+                chunk = group_messages[start : start + WORK_NOTICE_BATCH]
                 try:
                     task_id = self._send_chunk(json.loads(msg_json), chunk)
                     for m in chunk:
-                        results[m.delivery_id] = SendResult(m.delivery_id, ok=True,
-                                                            provider_message_id=task_id)
+                        results[m.delivery_id] = SendResult(
+                            m.delivery_id, ok=True, provider_message_id=task_id
+                        )
                 except TransportError as exc:
                     for m in chunk:
                         results[m.delivery_id] = SendResult.failure(m.delivery_id, exc)
@@ -248,9 +286,13 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
         }
 
         def post(access_token: str) -> dict[str, Any]:
-            response = call(self, "POST",
-                            f"{self.api}/topapi/message/corpconversation/asyncsend_v2",
-                            params={"access_token": access_token}, json=body)
+            response = call(
+                self,
+                "POST",
+                f"{self.api}/topapi/message/corpconversation/asyncsend_v2",
+                params={"access_token": access_token},
+                json=body,
+            )
             if response.status_code >= 500:
                 raise TransportError(f"HTTP {response.status_code} from DingTalk")
             return json_body(self, response)

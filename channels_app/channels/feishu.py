@@ -12,7 +12,7 @@ import time
 from html import escape
 from typing import Any
 
-from ._common import call, json_body, masked_url, require
+from ._common import call, json_body, masked_url, require, url_errors
 from .base import ConfigError, HTTPProvider, OutboundMessage, SendResult, TransportError
 from .registry import register
 
@@ -49,6 +49,10 @@ class FeishuBotProvider(HTTPProvider):
     required_keys = ("webhook_url",)
     secret_keys = ("secret", "webhook_url")
 
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
+
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         extra = message.extra or {}
         msg_type = extra.get("msg_type") or extra.get("msgtype") or "text"
@@ -57,56 +61,74 @@ class FeishuBotProvider(HTTPProvider):
             mentioned.append(("all", "所有人"))
         if msg_type == "text":
             text = "\n".join(part for part in (message.subject, message.body) if part)
-            tags = " ".join(f'<at user_id="{escape(uid)}">{escape(name)}</at>'
-                            for uid, name in mentioned)
-            return {"msg_type": "text",
-                    "content": {"text": text + (f"\n{tags}" if tags else "")}}
+            tags = " ".join(
+                f'<at user_id="{escape(uid)}">{escape(name)}</at>' for uid, name in mentioned
+            )
+            return {"msg_type": "text", "content": {"text": text + (f"\n{tags}" if tags else "")}}
         if msg_type == "post":
             lines: list[list[dict[str, Any]]] = [
                 [{"tag": "text", "text": line}] for line in message.body.splitlines() or [""]
             ]
             if mentioned:
-                lines.append([{"tag": "at", "user_id": uid, "user_name": name}
-                              for uid, name in mentioned])
+                lines.append(
+                    [{"tag": "at", "user_id": uid, "user_name": name} for uid, name in mentioned]
+                )
             locale = extra.get("locale") or "zh_cn"
-            return {"msg_type": "post", "content": {"post": {locale: {
-                "title": message.subject, "content": lines}}}}
+            return {
+                "msg_type": "post",
+                "content": {"post": {locale: {"title": message.subject, "content": lines}}},
+            }
         if msg_type == "interactive":
             if isinstance(extra.get("card"), dict):
                 return {"msg_type": "interactive", "card": extra["card"]}
             tags = " ".join(f"<at id={uid}></at>" for uid, _ in mentioned)
             card = {
                 "config": {"wide_screen_mode": True},
-                "header": {"title": {"tag": "plain_text", "content": message.subject or "-"},
-                           "template": extra.get("header_template") or "blue"},
-                "elements": [{"tag": "div", "text": {
-                    "tag": "lark_md", "content": message.body + (f"\n{tags}" if tags else "")}}],
+                "header": {
+                    "title": {"tag": "plain_text", "content": message.subject or "-"},
+                    "template": extra.get("header_template") or "blue",
+                },
+                "elements": [
+                    {
+                        "tag": "div",
+                        "text": {
+                            "tag": "lark_md",
+                            "content": message.body + (f"\n{tags}" if tags else ""),
+                        },
+                    }
+                ],
             }
             return {"msg_type": "interactive", "card": card}
-        raise ConfigError(f"unsupported Feishu msg_type {msg_type!r} "
-                          "(use text, post or interactive)")
+        raise ConfigError(
+            f"unsupported Feishu msg_type {msg_type!r} (use text, post or interactive)"
+        )
 
     def send(self, message: OutboundMessage) -> SendResult:
         (webhook_url,) = require(self, "webhook_url")
         body = self.payload(message)
         if self.config.get("secret"):
             timestamp = str(int(time.time()))
-            body = {"timestamp": timestamp,
-                    "sign": bot_signature(self.config["secret"], timestamp), **body}
+            body = {
+                "timestamp": timestamp,
+                "sign": bot_signature(self.config["secret"], timestamp),
+                **body,
+            }
         response = call(self, "POST", webhook_url, json=body)
         if response.status_code >= 500 or response.status_code == 429:
-            raise TransportError(f"HTTP {response.status_code} from Feishu: "
-                                 f"{response.text[:300]}")
+            raise TransportError(f"HTTP {response.status_code} from Feishu: {response.text[:300]}")
         data = json_body(self, response)
         code = data.get("code", data.get("StatusCode"))
         if code != 0:
             raise TransportError(
                 f"Feishu code {code}: {data.get('msg', data.get('StatusMessage', ''))}",
-                permanent=code not in TRANSIENT_CODES)
+                permanent=code not in TRANSIENT_CODES,
+            )
         return SendResult(message.delivery_id, ok=True)
 
     def test_connection(self) -> str:
         (webhook_url,) = require(self, "webhook_url")
         signed = "signed with timestamp+sign" if self.config.get("secret") else "unsigned"
-        return (f"would POST a text message to {masked_url(webhook_url)} ({signed}); "
-                "bots have no read-only check, so nothing was sent")
+        return (
+            f"would POST a text message to {masked_url(webhook_url)} ({signed}); "
+            "bots have no read-only check, so nothing was sent"
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import call, masked_url, require
+from ._common import call, masked_url, require, url_errors
 from .base import HTTPProvider, OutboundMessage, SendResult, TransportError, classify_status
 from .registry import register
 
@@ -21,6 +21,10 @@ class SlackWebhookProvider(HTTPProvider):
     config_keys = ("webhook_url", "timeout")
     required_keys = ("webhook_url",)
     secret_keys = ("webhook_url",)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         """mrkdwn text: the subject in bold on the first line, then the body, then the
@@ -55,11 +59,16 @@ class SlackWebhookProvider(HTTPProvider):
                     retry_after = float(response.headers.get("Retry-After", ""))
                 except ValueError:
                     retry_after = None
-            raise TransportError(f"Slack HTTP {response.status_code}: {response.text[:300]}",
-                                 permanent=verdict, retry_after=retry_after)
+            raise TransportError(
+                f"Slack HTTP {response.status_code}: {response.text[:300]}",
+                permanent=verdict,
+                retry_after=retry_after,
+            )
         return SendResult(message.delivery_id, ok=True)
 
     def test_connection(self) -> str:
         (webhook_url,) = require(self, "webhook_url")
-        return (f"would POST {{\"text\": ...}} to {masked_url(webhook_url)}; incoming webhooks "
-                "have no read-only check, so nothing was sent")
+        return (
+            f'would POST {{"text": ...}} to {masked_url(webhook_url)}; incoming webhooks '
+            "have no read-only check, so nothing was sent"
+        )

@@ -12,10 +12,10 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ._common import base_url, call, check_callback_token, json_body, json_list, require
+from ._common import base_url, call, check_callback_token, json_body, json_list, require, url_errors
 from .base import (
     CallbackEvent,
     ConfigError,
@@ -37,27 +37,38 @@ def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def tc3_authorization(*, secret_id: str, secret_key: str, host: str, payload: bytes,
-                      timestamp: int, content_type: str) -> str:
+def tc3_authorization(
+    *, secret_id: str, secret_key: str, host: str, payload: bytes, timestamp: int, content_type: str
+) -> str:
     """The Authorization header of TC3-HMAC-SHA256 for a POST to "/" signing the
     content-type and host headers."""
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
     signed_headers = "content-type;host"
-    canonical_request = "\n".join([
-        "POST", "/", "",
-        f"content-type:{content_type}\nhost:{host}\n",
-        signed_headers,
-        hashlib.sha256(payload).hexdigest(),
-    ])
+    canonical_request = "\n".join(
+        [
+            "POST",
+            "/",
+            "",
+            f"content-type:{content_type}\nhost:{host}\n",
+            signed_headers,
+            hashlib.sha256(payload).hexdigest(),
+        ]
+    )
     scope = f"{date}/{SERVICE}/tc3_request"
-    string_to_sign = "\n".join([
-        "TC3-HMAC-SHA256", str(timestamp), scope,
-        hashlib.sha256(canonical_request.encode()).hexdigest(),
-    ])
+    string_to_sign = "\n".join(
+        [
+            "TC3-HMAC-SHA256",
+            str(timestamp),
+            scope,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
+    )
     key = _hmac(_hmac(_hmac(f"TC3{secret_key}".encode(), date), SERVICE), "tc3_request")
     signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return (f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, "
-            f"SignedHeaders={signed_headers}, Signature={signature}")
+    return (
+        f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, "
+        f"SignedHeaders={signed_headers}, Signature={signature}"
+    )
 
 
 def _is_transient(code: str) -> bool:
@@ -69,10 +80,27 @@ class TencentSMSProvider(HTTPProvider):
     id = "tencent_sms"
     channel = "sms"
     label = "Tencent Cloud SMS"
-    config_keys = ("secret_id", "secret_key", "sdk_app_id", "sign_name", "region", "base_url",
-                   "callback_token", "timeout")
+    config_keys = (
+        "secret_id",
+        "secret_key",
+        "sdk_app_id",
+        "sign_name",
+        "region",
+        "base_url",
+        "callback_token",
+        "timeout",
+    )
     required_keys = ("secret_id", "secret_key", "sdk_app_id")
     secret_keys = ("secret_key", "callback_token")
+    # The body the provider expects back once the reports are recorded (else it retries).
+    callback_ack: ClassVar[tuple[str, str]] = (
+        "application/json",
+        json.dumps({"result": 0, "errmsg": "OK"}),
+    )
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {**super().validate_config(config), **url_errors(config, "base_url")}
 
     def api(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """One signed API call; returns `Response` or raises on `Response.Error`."""
@@ -84,8 +112,13 @@ class TencentSMSProvider(HTTPProvider):
         content_type = "application/json; charset=utf-8"
         headers = {
             "Authorization": tc3_authorization(
-                secret_id=secret_id, secret_key=secret_key, host=host, payload=payload,
-                timestamp=timestamp, content_type=content_type),
+                secret_id=secret_id,
+                secret_key=secret_key,
+                host=host,
+                payload=payload,
+                timestamp=timestamp,
+                content_type=content_type,
+            ),
             "Content-Type": content_type,
             "Host": host,
             "X-TC-Action": action,
@@ -100,8 +133,9 @@ class TencentSMSProvider(HTTPProvider):
         error = data.get("Error")
         if error:
             code = str(error.get("Code") or "")
-            raise TransportError(f"Tencent SMS {code}: {error.get('Message', '')}",
-                                 permanent=not _is_transient(code))
+            raise TransportError(
+                f"Tencent SMS {code}: {error.get('Message', '')}", permanent=not _is_transient(code)
+            )
         return data
 
     def _request(self, message: OutboundMessage) -> dict[str, Any]:
@@ -125,8 +159,9 @@ class TencentSMSProvider(HTTPProvider):
     def send(self, message: OutboundMessage) -> SendResult:
         result = self.send_batch([message])[0]
         if not result.ok:
-            raise TransportError(result.error, permanent=result.permanent,
-                                 retry_after=result.retry_after)
+            raise TransportError(
+                result.error, permanent=result.permanent, retry_after=result.retry_after
+            )
         return result
 
     def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
@@ -135,7 +170,8 @@ class TencentSMSProvider(HTTPProvider):
         for message in messages:
             if not message.address:
                 results[message.delivery_id] = SendResult.failure(
-                    message.delivery_id, TransportError("no phone number", permanent=True))
+                    message.delivery_id, TransportError("no phone number", permanent=True)
+                )
                 continue
             try:
                 sendable.append((json.dumps(self._request(message), sort_keys=True), message))
@@ -145,12 +181,13 @@ class TencentSMSProvider(HTTPProvider):
         for request_json, group in groupby(sendable, key=lambda pair: pair[0]):
             group_messages = [m for _, m in group]
             for start in range(0, len(group_messages), BATCH):
-                chunk = group_messages[start:start + BATCH]
+                chunk = group_messages[start : start + BATCH]
                 results.update(self._send_chunk(json.loads(request_json), chunk))
         return [results[m.delivery_id] for m in messages]
 
-    def _send_chunk(self, request: dict[str, Any],
-                    chunk: list[OutboundMessage]) -> dict[int, SendResult]:
+    def _send_chunk(
+        self, request: dict[str, Any], chunk: list[OutboundMessage]
+    ) -> dict[int, SendResult]:
         numbers = list(dict.fromkeys(m.address for m in chunk))
         try:
             data = self.api("SendSms", {"PhoneNumberSet": numbers, **request})
@@ -163,17 +200,26 @@ class TencentSMSProvider(HTTPProvider):
             code = str((status or {}).get("Code") or "")
             if code == "Ok":
                 out[message.delivery_id] = SendResult(
-                    message.delivery_id, ok=True, provider_message_id=str(status.get("SerialNo", "")))
+                    message.delivery_id,
+                    ok=True,
+                    provider_message_id=str(status.get("SerialNo", "")),
+                )
             else:
-                error = (f"Tencent SMS {code}: {status.get('Message', '')}" if status
-                         else "Tencent SMS returned no status for this number")
-                out[message.delivery_id] = SendResult.failure(message.delivery_id, TransportError(
-                    error, permanent=bool(code) and not _is_transient(code)))
+                error = (
+                    f"Tencent SMS {code}: {status.get('Message', '')}"
+                    if status
+                    else "Tencent SMS returned no status for this number"
+                )
+                out[message.delivery_id] = SendResult.failure(
+                    message.delivery_id,
+                    TransportError(error, permanent=bool(code) and not _is_transient(code)),
+                )
         return out
 
     @staticmethod
-    def _status_for(address: str, numbers: list[str],
-                    statuses: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def _status_for(
+        address: str, numbers: list[str], statuses: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
         """Tencent answers in E.164 (+8613...) whatever form was sent; match on that,
         else on the trailing digits, else by position."""
         for status in statuses:
@@ -188,11 +234,16 @@ class TencentSMSProvider(HTTPProvider):
 
     def test_connection(self) -> str:
         now = datetime.now(UTC) + timedelta(hours=8)  # the statistics use Beijing time
-        self.api("SendStatusStatistics", {
-            "SmsSdkAppId": str(require(self, "sdk_app_id")[0]),
-            "BeginTime": now.strftime("%Y%m%d00"), "EndTime": now.strftime("%Y%m%d23"),
-            "Limit": 0, "Offset": 0,
-        })
+        self.api(
+            "SendStatusStatistics",
+            {
+                "SmsSdkAppId": str(require(self, "sdk_app_id")[0]),
+                "BeginTime": now.strftime("%Y%m%d00"),
+                "EndTime": now.strftime("%Y%m%d23"),
+                "Limit": 0,
+                "Offset": 0,
+            },
+        )
         return f"credentials accepted for SDK app {self.config.get('sdk_app_id')}"
 
     def parse_callback(self, request) -> list[CallbackEvent]:
@@ -204,6 +255,7 @@ class TencentSMSProvider(HTTPProvider):
                 continue
             ok = report.get("report_status") == "SUCCESS"
             error = "" if ok else f"{report.get('errmsg', '')}: {report.get('description', '')}"
-            events.append(CallbackEvent(sid, "delivered" if ok else "failed", error=error,
-                                        payload=report))
+            events.append(
+                CallbackEvent(sid, "delivered" if ok else "failed", error=error, payload=report)
+            )
         return events

@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, ClassVar
 
-from ._common import base_url, call, json_body, require
+from ._common import base_url, call, json_body, require, url_errors
 from .base import (
     CallbackEvent,
     ConfigError,
@@ -22,8 +22,13 @@ from .registry import register
 
 TWILIO_API = "https://api.twilio.com"
 # MessageStatus values of a status callback that say something about delivery.
-CALLBACK_STATUSES = {"delivered": "delivered", "undelivered": "failed", "failed": "failed",
-                     "sent": "sent", "read": "read"}
+CALLBACK_STATUSES = {
+    "delivered": "delivered",
+    "undelivered": "failed",
+    "failed": "failed",
+    "sent": "sent",
+    "read": "read",
+}
 
 
 def request_signature(auth_token: str, url: str, params: dict[str, list[str]]) -> str:
@@ -39,17 +44,32 @@ class TwilioSMSProvider(HTTPProvider):
     id = "twilio_sms"
     channel = "sms"
     label = "Twilio SMS"
-    config_keys = ("account_sid", "auth_token", "from_number", "messaging_service_sid",
-                   "status_callback", "callback_url", "base_url", "timeout")
+    config_keys = (
+        "account_sid",
+        "auth_token",
+        "from_number",
+        "messaging_service_sid",
+        "status_callback",
+        "callback_url",
+        "base_url",
+        "timeout",
+    )
     required_keys = ("account_sid", "auth_token")
     secret_keys = ("auth_token",)
+    # What the callback endpoint answers once the events are recorded (Twilio wants 2xx).
+    callback_ack: ClassVar[tuple[str, str]] = ("text/xml", "<Response/>")
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
         errors = super().validate_config(config)
         if not config.get("from_number") and not config.get("messaging_service_sid"):
             errors["from_number"] = "Set from_number or messaging_service_sid."
-        return errors
+        return {
+            **errors,
+            **url_errors(config, "base_url"),
+            **url_errors(config, "callback_url"),
+            **url_errors(config, "status_callback"),
+        }
 
     @property
     def account_url(self) -> str:
@@ -70,7 +90,9 @@ class TwilioSMSProvider(HTTPProvider):
             wait = None
         return TransportError(
             f"Twilio HTTP {status} code {data.get('code', '-')}: {data.get('message', '')}",
-            permanent=verdict is not False, retry_after=wait)
+            permanent=verdict is not False,
+            retry_after=wait,
+        )
 
     def send(self, message: OutboundMessage) -> SendResult:
         if not message.address:
@@ -86,12 +108,15 @@ class TwilioSMSProvider(HTTPProvider):
         status_callback = self.config.get("status_callback") or self.config.get("callback_url")
         if status_callback:
             form["StatusCallback"] = status_callback
-        response = call(self, "POST", f"{self.account_url}/Messages.json", data=form,
-                        auth=self._auth())
+        response = call(
+            self, "POST", f"{self.account_url}/Messages.json", data=form, auth=self._auth()
+        )
         data = json_body(self, response)
         if classify_status(response.status_code) is not None:
             raise self._error(response.status_code, data, response.headers.get("Retry-After"))
-        return SendResult(message.delivery_id, ok=True, provider_message_id=str(data.get("sid", "")))
+        return SendResult(
+            message.delivery_id, ok=True, provider_message_id=str(data.get("sid", ""))
+        )
 
     def test_connection(self) -> str:
         response = call(self, "GET", f"{self.account_url}.json", auth=self._auth())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import AccessToken, base_url, call, json_body, require, with_token
+from ._common import AccessToken, base_url, call, json_body, require, url_errors, with_token
 from .base import ConfigError, HTTPProvider, OutboundMessage, SendResult, TransportError
 from .registry import register
 
@@ -25,8 +25,11 @@ def _error(data: dict[str, Any], what: str = "WeChat") -> TransportError:
     message = f"{what} errcode {code}: {data.get('errmsg', '')}"
     if code == 43004:
         message += " (the user does not follow the official account)"
-    return TransportError(message, permanent=code not in TRANSIENT_ERRCODES,
-                          retry_after=3600.0 if code == 45009 else None)
+    return TransportError(
+        message,
+        permanent=code not in TRANSIENT_ERRCODES,
+        retry_after=3600.0 if code == 45009 else None,
+    )
 
 
 def template_data(data: Any) -> dict[str, dict[str, Any]]:
@@ -35,7 +38,8 @@ def template_data(data: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(data, dict):
         raise ConfigError("WeChat template data (extra['data']) must be an object")
     return {
-        str(field): value if isinstance(value, dict) and "value" in value
+        str(field): value
+        if isinstance(value, dict) and "value" in value
         else {"value": "" if value is None else str(value)}
         for field, value in data.items()
     }
@@ -51,6 +55,10 @@ class WeChatMPProvider(HTTPProvider):
     required_keys = ("app_id", "app_secret")
     secret_keys = ("app_secret",)
 
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {**super().validate_config(config), **url_errors(config, "base_url")}
+
     @property
     def api(self) -> str:
         return base_url(self, WECHAT_API)
@@ -62,8 +70,12 @@ class WeChatMPProvider(HTTPProvider):
 
     def _fetch_token(self) -> tuple[str, int]:
         app_id, app_secret = require(self, "app_id", "app_secret")
-        response = call(self, "GET", f"{self.api}/cgi-bin/token", params={
-            "grant_type": "client_credential", "appid": app_id, "secret": app_secret})
+        response = call(
+            self,
+            "GET",
+            f"{self.api}/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": app_id, "secret": app_secret},
+        )
         if response.status_code >= 500:
             raise TransportError(f"HTTP {response.status_code} from WeChat token endpoint")
         data = json_body(self, response)
@@ -95,18 +107,23 @@ class WeChatMPProvider(HTTPProvider):
         body = self.body(message)
 
         def post(access_token: str) -> dict[str, Any]:
-            response = call(self, "POST", f"{self.api}/cgi-bin/message/template/send",
-                            params={"access_token": access_token}, json=body)
+            response = call(
+                self,
+                "POST",
+                f"{self.api}/cgi-bin/message/template/send",
+                params={"access_token": access_token},
+                json=body,
+            )
             if response.status_code >= 500:
                 raise TransportError(f"HTTP {response.status_code} from WeChat")
             return json_body(self, response)
 
-        data = with_token(self.token, post,
-                          lambda d: d.get("errcode") in INVALID_TOKEN_ERRCODES)
+        data = with_token(self.token, post, lambda d: d.get("errcode") in INVALID_TOKEN_ERRCODES)
         if data.get("errcode"):
             raise _error(data)
-        return SendResult(message.delivery_id, ok=True,
-                          provider_message_id=str(data.get("msgid", "")))
+        return SendResult(
+            message.delivery_id, ok=True, provider_message_id=str(data.get("msgid", ""))
+        )
 
     def test_connection(self) -> str:
         self.token.get()

@@ -14,10 +14,12 @@ from ._common import (
     AccessToken,
     base_url,
     call,
+    integer_errors,
     json_body,
     masked_url,
     mention_values,
     require,
+    url_errors,
     with_token,
 )
 from .base import ConfigError, HTTPProvider, OutboundMessage, SendResult, TransportError
@@ -32,9 +34,11 @@ APP_BATCH = 1000  # touser takes at most 1000 members per call
 
 def _error(data: dict[str, Any], what: str = "WeCom") -> TransportError:
     code = data.get("errcode")
-    return TransportError(f"{what} errcode {code}: {data.get('errmsg', '')}",
-                          permanent=code not in TRANSIENT_ERRCODES,
-                          retry_after=60.0 if code == 45009 else None)
+    return TransportError(
+        f"{what} errcode {code}: {data.get('errmsg', '')}",
+        permanent=code not in TRANSIENT_ERRCODES,
+        retry_after=60.0 if code == 45009 else None,
+    )
 
 
 def _text(message: OutboundMessage) -> str:
@@ -63,6 +67,10 @@ class WeComRobotProvider(HTTPProvider):
     required_keys = ("webhook_url",)
     secret_keys = ("webhook_url",)
 
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
+
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         extra = message.extra or {}
         msgtype = extra.get("msgtype") or "text"
@@ -70,19 +78,24 @@ class WeComRobotProvider(HTTPProvider):
         if extra.get("at_all"):
             user_ids.append("@all")
         if msgtype == "text":
-            return {"msgtype": "text", "text": {
-                "content": _text(message),
-                "mentioned_list": user_ids,
-                "mentioned_mobile_list": mention_values(message.mentions, "phone"),
-            }}
+            return {
+                "msgtype": "text",
+                "text": {
+                    "content": _text(message),
+                    "mentioned_list": user_ids,
+                    "mentioned_mobile_list": mention_values(message.mentions, "phone"),
+                },
+            }
         if msgtype == "markdown":
             # Markdown has no mention lists: mentions are <@userid> in the content.
             content = message.body
             if message.subject and not content.lstrip().startswith("#"):
                 content = f"**{message.subject}**\n{content}"
             tags = " ".join(f"<@{u}>" for u in user_ids if u != "@all")
-            return {"msgtype": "markdown",
-                    "markdown": {"content": content + (f"\n{tags}" if tags else "")}}
+            return {
+                "msgtype": "markdown",
+                "markdown": {"content": content + (f"\n{tags}" if tags else "")},
+            }
         return _passthrough(msgtype, extra)
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -97,8 +110,10 @@ class WeComRobotProvider(HTTPProvider):
 
     def test_connection(self) -> str:
         (webhook_url,) = require(self, "webhook_url")
-        return (f"would POST a text message to {masked_url(webhook_url)}; robots have no "
-                "read-only check, so nothing was sent")
+        return (
+            f"would POST a text message to {masked_url(webhook_url)}; robots have no "
+            "read-only check, so nothing was sent"
+        )
 
 
 @register
@@ -114,6 +129,14 @@ class WeComAppProvider(HTTPProvider):
     required_keys = ("corp_id", "corp_secret", "agent_id")
     secret_keys = ("corp_secret",)
 
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
+        return {
+            **super().validate_config(config),
+            **integer_errors(config, "agent_id"),
+            **url_errors(config, "base_url"),
+        }
+
     @property
     def api(self) -> str:
         return base_url(self, WECOM_API)
@@ -125,8 +148,12 @@ class WeComAppProvider(HTTPProvider):
 
     def _fetch_token(self) -> tuple[str, int]:
         corp_id, corp_secret = require(self, "corp_id", "corp_secret")
-        response = call(self, "GET", f"{self.api}/cgi-bin/gettoken",
-                        params={"corpid": corp_id, "corpsecret": corp_secret})
+        response = call(
+            self,
+            "GET",
+            f"{self.api}/cgi-bin/gettoken",
+            params={"corpid": corp_id, "corpsecret": corp_secret},
+        )
         if response.status_code >= 500:
             raise TransportError(f"HTTP {response.status_code} from WeCom gettoken")
         data = json_body(self, response)
@@ -147,8 +174,11 @@ class WeComAppProvider(HTTPProvider):
         if msgtype == "textcard":
             if not extra.get("url"):
                 raise ConfigError("WeCom textcard needs extra['url']")
-            card = {"title": message.subject or "-", "description": message.body,
-                    "url": extra["url"]}
+            card = {
+                "title": message.subject or "-",
+                "description": message.body,
+                "url": extra["url"],
+            }
             if extra.get("btntxt"):
                 card["btntxt"] = extra["btntxt"]
             return {"msgtype": "textcard", "textcard": card}
@@ -164,8 +194,9 @@ class WeComAppProvider(HTTPProvider):
     def send(self, message: OutboundMessage) -> SendResult:
         result = self.send_batch([message])[0]
         if not result.ok:
-            raise TransportError(result.error, permanent=result.permanent,
-                                 retry_after=result.retry_after)
+            raise TransportError(
+                result.error, permanent=result.permanent, retry_after=result.retry_after
+            )
         return result
 
     def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
@@ -174,7 +205,8 @@ class WeComAppProvider(HTTPProvider):
         for message in messages:
             if not message.address:
                 results[message.delivery_id] = SendResult.failure(
-                    message.delivery_id, TransportError("no WeCom userid", permanent=True))
+                    message.delivery_id, TransportError("no WeCom userid", permanent=True)
+                )
                 continue
             try:
                 sendable.append((json.dumps(self.msg(message), sort_keys=True), message))
@@ -184,7 +216,7 @@ class WeComAppProvider(HTTPProvider):
         for msg_json, group in groupby(sendable, key=lambda pair: pair[0]):
             group_messages = [m for _, m in group]
             for start in range(0, len(group_messages), APP_BATCH):
-                chunk = group_messages[start:start + APP_BATCH]
+                chunk = group_messages[start : start + APP_BATCH]
                 try:
                     data = self._send_chunk(json.loads(msg_json), chunk)
                 except TransportError as exc:
@@ -195,16 +227,22 @@ class WeComAppProvider(HTTPProvider):
                 rejected = {
                     user.lower(): field
                     for field in ("invaliduser", "unlicenseduser")
-                    for user in str(data.get(field) or "").split("|") if user
+                    for user in str(data.get(field) or "").split("|")
+                    if user
                 }
                 for m in chunk:
                     if m.address.lower() in rejected:
-                        results[m.delivery_id] = SendResult.failure(m.delivery_id, TransportError(
-                            f"WeCom reported {m.address} as {rejected[m.address.lower()]}",
-                            permanent=True))
+                        results[m.delivery_id] = SendResult.failure(
+                            m.delivery_id,
+                            TransportError(
+                                f"WeCom reported {m.address} as {rejected[m.address.lower()]}",
+                                permanent=True,
+                            ),
+                        )
                     else:
                         results[m.delivery_id] = SendResult(
-                            m.delivery_id, ok=True, provider_message_id=str(data.get("msgid", "")))
+                            m.delivery_id, ok=True, provider_message_id=str(data.get("msgid", ""))
+                        )
         return [results[m.delivery_id] for m in messages]
 
     def _send_chunk(self, msg: dict[str, Any], chunk: list[OutboundMessage]) -> dict[str, Any]:
@@ -216,14 +254,18 @@ class WeComAppProvider(HTTPProvider):
         }
 
         def post(access_token: str) -> dict[str, Any]:
-            response = call(self, "POST", f"{self.api}/cgi-bin/message/send",
-                            params={"access_token": access_token}, json=body)
+            response = call(
+                self,
+                "POST",
+                f"{self.api}/cgi-bin/message/send",
+                params={"access_token": access_token},
+                json=body,
+            )
             if response.status_code >= 500:
                 raise TransportError(f"HTTP {response.status_code} from WeCom")
             return json_body(self, response)
 
-        data = with_token(self.token, post,
-                          lambda d: d.get("errcode") in INVALID_TOKEN_ERRCODES)
+        data = with_token(self.token, post, lambda d: d.get("errcode") in INVALID_TOKEN_ERRCODES)
         if data.get("errcode") != 0:
             raise _error(data)
         return data

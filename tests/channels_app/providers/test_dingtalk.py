@@ -17,16 +17,25 @@ MENTIONS = [
 
 
 def robot(dingtalk, **config) -> DingTalkRobotProvider:
-    return DingTalkRobotProvider({"webhook_url": dingtalk.webhook_url,
-                                  "secret": dingtalk.robot_secret, **config})
+    return DingTalkRobotProvider(
+        {"webhook_url": dingtalk.webhook_url, "secret": dingtalk.robot_secret, **config}
+    )
 
 
 def notice(dingtalk, **config) -> DingTalkWorkNoticeProvider:
-    return DingTalkWorkNoticeProvider({"app_key": "ding-key", "app_secret": "ding-secret",
-                                       "agent_id": "123456", "base_url": dingtalk.url, **config})
+    return DingTalkWorkNoticeProvider(
+        {
+            "app_key": "ding-key",
+            "app_secret": "ding-secret",
+            "agent_id": "123456",
+            "base_url": dingtalk.url,
+            **config,
+        }
+    )
 
 
 # --- robot ---------------------------------------------------------------------------
+
 
 def test_robot_signed_text_mentions_by_phone_and_userid(dingtalk):
     result = robot(dingtalk).send(outbound(7, mentions=MENTIONS))
@@ -41,8 +50,11 @@ def test_robot_signed_text_mentions_by_phone_and_userid(dingtalk):
     assert body["text"]["content"].startswith("Disk almost full\ndb-1 is at 91%")
     assert "@13800000001" in body["text"]["content"]
     assert "@manager4220" in body["text"]["content"]
-    assert body["at"] == {"atMobiles": ["13800000001"], "atUserIds": ["manager4220"],
-                          "isAtAll": False}
+    assert body["at"] == {
+        "atMobiles": ["13800000001"],
+        "atUserIds": ["manager4220"],
+        "isAtAll": False,
+    }
 
 
 def test_robot_wrong_secret_is_rejected_as_permanent(dingtalk):
@@ -62,8 +74,9 @@ def test_robot_without_secret_on_a_signed_robot_fails(dingtalk):
 
 
 def test_robot_markdown_uses_subject_as_title(dingtalk):
-    robot(dingtalk).send(outbound(body="## db-1\n**91%** used", mentions=MENTIONS[:1],
-                                  extra={"msgtype": "markdown"}))
+    robot(dingtalk).send(
+        outbound(body="## db-1\n**91%** used", mentions=MENTIONS[:1], extra={"msgtype": "markdown"})
+    )
 
     body = dingtalk.calls("/robot/send")[0].json()
     assert body["msgtype"] == "markdown"
@@ -74,9 +87,13 @@ def test_robot_markdown_uses_subject_as_title(dingtalk):
 
 
 def test_robot_action_card_with_buttons(dingtalk):
-    extra = {"msgtype": "actionCard",
-             "btns": [{"title": "Open", "action_url": "https://ops.example.com/db-1"},
-                      {"title": "Ack", "action_url": "https://ops.example.com/ack"}]}
+    extra = {
+        "msgtype": "actionCard",
+        "btns": [
+            {"title": "Open", "action_url": "https://ops.example.com/db-1"},
+            {"title": "Ack", "action_url": "https://ops.example.com/ack"},
+        ],
+    }
     robot(dingtalk).send(outbound(extra=extra))
 
     card = dingtalk.calls("/robot/send")[0].json()["actionCard"]
@@ -85,12 +102,15 @@ def test_robot_action_card_with_buttons(dingtalk):
     assert dingtalk.violations == []
 
 
-@pytest.mark.parametrize(("reply", "permanent"), [
-    ({"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}, False),
-    ({"errcode": -1, "errmsg": "系统繁忙"}, False),
-    ({"errcode": 310000, "errmsg": "keywords not in content"}, True),
-    ({"errcode": 300001, "errmsg": "token is not exist"}, True),
-])
+@pytest.mark.parametrize(
+    ("reply", "permanent"),
+    [
+        ({"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}, False),
+        ({"errcode": -1, "errmsg": "系统繁忙"}, False),
+        ({"errcode": 310000, "errmsg": "keywords not in content"}, True),
+        ({"errcode": 300001, "errmsg": "token is not exist"}, True),
+    ],
+)
 def test_robot_error_classes(dingtalk, reply, permanent):
     dingtalk.fail_next(Reply(200, reply))
 
@@ -129,6 +149,7 @@ def test_robot_test_connection_describes_without_posting(dingtalk):
 
 # --- work notice ---------------------------------------------------------------------
 
+
 def test_work_notice_fetches_a_token_once_and_reuses_it(dingtalk):
     first = notice(dingtalk).send(outbound(1, address="user001"))
     # A new provider instance (another worker) finds the token in the shared cache.
@@ -138,9 +159,11 @@ def test_work_notice_fetches_a_token_once_and_reuses_it(dingtalk):
     assert len(dingtalk.calls("/gettoken")) == 1
     sends = dingtalk.calls(FakeDingTalk.SEND)
     assert [r.query["access_token"] for r in sends] == [["ding-1"], ["ding-1"]]
-    assert sends[0].json() == {"agent_id": 123456, "userid_list": "user001",
-                               "msg": {"msgtype": "text",
-                                       "text": {"content": "Disk almost full\ndb-1 is at 91%"}}}
+    assert sends[0].json() == {
+        "agent_id": 123456,
+        "userid_list": "user001",
+        "msg": {"msgtype": "text", "text": {"content": "Disk almost full\ndb-1 is at 91%"}},
+    }
     assert first.provider_message_id == "256271667526"
     assert second.provider_message_id == "256271667527"
     assert dingtalk.violations == []
@@ -154,8 +177,11 @@ def test_work_notice_refreshes_an_expired_token_once(dingtalk):
 
     assert result.ok
     assert len(dingtalk.calls("/gettoken")) == 2
-    assert [r.query["access_token"][0] for r in dingtalk.calls(FakeDingTalk.SEND)] == \
-        ["ding-1", "ding-1", "ding-2"]
+    assert [r.query["access_token"][0] for r in dingtalk.calls(FakeDingTalk.SEND)] == [
+        "ding-1",
+        "ding-1",
+        "ding-2",
+    ]
 
 
 def test_work_notice_batches_identical_content_into_one_call(dingtalk):
@@ -176,16 +202,29 @@ def test_work_notice_batches_identical_content_into_one_call(dingtalk):
 def test_work_notice_markdown_and_action_card(dingtalk):
     provider = notice(dingtalk)
     provider.send(outbound(1, address="u1", extra={"msgtype": "markdown"}))
-    provider.send(outbound(2, address="u1", extra={
-        "msgtype": "action_card", "single_title": "Open",
-        "single_url": "https://ops.example.com"}))
+    provider.send(
+        outbound(
+            2,
+            address="u1",
+            extra={
+                "msgtype": "action_card",
+                "single_title": "Open",
+                "single_url": "https://ops.example.com",
+            },
+        )
+    )
 
     first, second = (r.json()["msg"] for r in dingtalk.calls(FakeDingTalk.SEND))
-    assert first == {"msgtype": "markdown", "markdown": {"title": "Disk almost full",
-                                                         "text": "db-1 is at 91%"}}
-    assert second["action_card"] == {"title": "Disk almost full", "markdown": "db-1 is at 91%",
-                                     "single_title": "Open",
-                                     "single_url": "https://ops.example.com"}
+    assert first == {
+        "msgtype": "markdown",
+        "markdown": {"title": "Disk almost full", "text": "db-1 is at 91%"},
+    }
+    assert second["action_card"] == {
+        "title": "Disk almost full",
+        "markdown": "db-1 is at 91%",
+        "single_title": "Open",
+        "single_url": "https://ops.example.com",
+    }
     assert dingtalk.violations == []
 
 
@@ -213,3 +252,16 @@ def test_work_notice_test_connection_gets_a_token(dingtalk):
         notice(dingtalk, app_key="other").test_connection()
 
 
+def test_validate_config():
+    assert DingTalkRobotProvider.validate_config({}) == {"webhook_url": "This key is required."}
+    assert "webhook_url" in DingTalkRobotProvider.validate_config({"webhook_url": "oapi/robot"})
+    assert (
+        DingTalkRobotProvider.validate_config(
+            {"webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=x"}
+        )
+        == {}
+    )
+    errors = DingTalkWorkNoticeProvider.validate_config(
+        {"app_key": "k", "app_secret": "s", "agent_id": "abc"}
+    )
+    assert errors == {"agent_id": "Must be a number."}

@@ -11,15 +11,20 @@ from tests.servers import Reply
 from .fakes import FakeFeishu, outbound
 
 MENTIONS = [
-    {"external_id": "u-1", "phone": "13800000001", "address": "ou_7d8a6e6df7621556ce0d21922b676706ccs",
-     "name": "Li Lei"},
+    {
+        "external_id": "u-1",
+        "phone": "13800000001",
+        "address": "ou_7d8a6e6df7621556ce0d21922b676706ccs",
+        "name": "Li Lei",
+    },
     {"external_id": "u-2", "phone": "13800000002", "address": "", "name": "No Feishu"},
 ]
 
 
 def bot(feishu, **config) -> FeishuBotProvider:
-    return FeishuBotProvider({"webhook_url": feishu.webhook_url, "secret": "feishu-secret",
-                              **config})
+    return FeishuBotProvider(
+        {"webhook_url": feishu.webhook_url, "secret": "feishu-secret", **config}
+    )
 
 
 def test_signed_text_with_mentions(feishu):
@@ -32,7 +37,8 @@ def test_signed_text_with_mentions(feishu):
     assert body["msg_type"] == "text"
     assert body["content"]["text"] == (
         "Disk almost full\ndb-1 is at 91%\n"
-        '<at user_id="ou_7d8a6e6df7621556ce0d21922b676706ccs">Li Lei</at>')
+        '<at user_id="ou_7d8a6e6df7621556ce0d21922b676706ccs">Li Lei</at>'
+    )
 
 
 def test_wrong_secret_is_rejected_as_permanent(feishu):
@@ -52,16 +58,25 @@ def test_unsigned_bot_sends_no_signature(feishu):
 
 
 def test_post_rich_text(feishu):
-    bot(feishu).send(outbound(body="line one\nline two", mentions=MENTIONS,
-                              extra={"msg_type": "post"}))
+    bot(feishu).send(
+        outbound(body="line one\nline two", mentions=MENTIONS, extra={"msg_type": "post"})
+    )
 
     body = feishu.calls(FakeFeishu.HOOK)[0].json()
-    assert body["content"]["post"]["zh_cn"] == {"title": "Disk almost full", "content": [
-        [{"tag": "text", "text": "line one"}],
-        [{"tag": "text", "text": "line two"}],
-        [{"tag": "at", "user_id": "ou_7d8a6e6df7621556ce0d21922b676706ccs",
-          "user_name": "Li Lei"}],
-    ]}
+    assert body["content"]["post"]["zh_cn"] == {
+        "title": "Disk almost full",
+        "content": [
+            [{"tag": "text", "text": "line one"}],
+            [{"tag": "text", "text": "line two"}],
+            [
+                {
+                    "tag": "at",
+                    "user_id": "ou_7d8a6e6df7621556ce0d21922b676706ccs",
+                    "user_name": "Li Lei",
+                }
+            ],
+        ],
+    }
     assert feishu.violations == []
 
 
@@ -77,13 +92,25 @@ def test_interactive_card_built_or_taken_from_extra(feishu):
     assert feishu.violations == []
 
 
-@pytest.mark.parametrize(("reply", "permanent"), [
-    (Reply(200, {"code": 11232, "msg": "frequency limited psm[lark.oapi.app_platform_runtime]",
-                 "data": {}}), False),
-    (Reply(400, {"code": 9499, "msg": "Bad Request", "data": {}}), True),
-    (Reply(200, {"code": 19024, "msg": "Key Words Not Found"}), True),
-    (Reply(503, "<html>busy</html>", {"Content-Type": "text/html"}), False),
-])
+@pytest.mark.parametrize(
+    ("reply", "permanent"),
+    [
+        (
+            Reply(
+                200,
+                {
+                    "code": 11232,
+                    "msg": "frequency limited psm[lark.oapi.app_platform_runtime]",
+                    "data": {},
+                },
+            ),
+            False,
+        ),
+        (Reply(400, {"code": 9499, "msg": "Bad Request", "data": {}}), True),
+        (Reply(200, {"code": 19024, "msg": "Key Words Not Found"}), True),
+        (Reply(503, "<html>busy</html>", {"Content-Type": "text/html"}), False),
+    ],
+)
 def test_error_classes(feishu, reply, permanent):
     feishu.fail_next(reply)
     result = bot(feishu).send_batch([outbound()])[0]

@@ -10,8 +10,10 @@ from tests.servers import Reply
 
 from .fakes import FakeSlack, closed_port_url, outbound
 
-MENTIONS = [{"external_id": "u-1", "phone": "", "address": "U024BE7LH", "name": "Li Lei"},
-            {"external_id": "u-2", "phone": "13800000002", "address": "", "name": "No Slack"}]
+MENTIONS = [
+    {"external_id": "u-1", "phone": "", "address": "U024BE7LH", "name": "Li Lei"},
+    {"external_id": "u-2", "phone": "13800000002", "address": "", "name": "No Slack"},
+]
 
 
 def hook(slack) -> SlackWebhookProvider:
@@ -23,7 +25,8 @@ def test_text_with_bold_subject_and_mentions(slack):
 
     assert result.ok and result.delivery_id == 51
     assert slack.calls(FakeSlack.HOOK)[0].json() == {
-        "text": "*Disk almost full*\ndb-1 is at 91%\n<@U024BE7LH>"}
+        "text": "*Disk almost full*\ndb-1 is at 91%\n<@U024BE7LH>"
+    }
     assert slack.violations == []
 
 
@@ -37,14 +40,21 @@ def test_blocks_from_extra(slack):
     assert slack.violations == []
 
 
-@pytest.mark.parametrize(("reply", "permanent", "retry_after"), [
-    (FakeSlack.text(400, "invalid_payload"), True, None),
-    (FakeSlack.text(404, "channel_not_found"), True, None),
-    (FakeSlack.text(410, "channel_is_archived"), True, None),
-    (FakeSlack.text(403, "action_prohibited"), True, None),
-    (Reply(429, "rate_limited", {"Content-Type": "text/html", "Retry-After": "30"}), False, 30.0),
-    (FakeSlack.text(500, "rollup_error"), False, None),
-])
+@pytest.mark.parametrize(
+    ("reply", "permanent", "retry_after"),
+    [
+        (FakeSlack.text(400, "invalid_payload"), True, None),
+        (FakeSlack.text(404, "channel_not_found"), True, None),
+        (FakeSlack.text(410, "channel_is_archived"), True, None),
+        (FakeSlack.text(403, "action_prohibited"), True, None),
+        (
+            Reply(429, "rate_limited", {"Content-Type": "text/html", "Retry-After": "30"}),
+            False,
+            30.0,
+        ),
+        (FakeSlack.text(500, "rollup_error"), False, None),
+    ],
+)
 def test_error_classes(slack, reply, permanent, retry_after):
     slack.fail_next(reply)
     result = hook(slack).send_batch([outbound()])[0]

@@ -17,10 +17,17 @@ EXTRA = {"template_id": "449739", "template_params": ["4821", 5]}
 
 
 def sms(tencent_sms, **config) -> TencentSMSProvider:
-    return TencentSMSProvider({"secret_id": "AKID-test", "secret_key": "tencent-key",
-                               "sdk_app_id": "1400006666", "sign_name": "msgcenter",
-                               "base_url": tencent_sms.url, "callback_token": "cb-token",
-                               **config})
+    return TencentSMSProvider(
+        {
+            "secret_id": "AKID-test",
+            "secret_key": "tencent-key",
+            "sdk_app_id": "1400006666",
+            "sign_name": "msgcenter",
+            "base_url": tencent_sms.url,
+            "callback_token": "cb-token",
+            **config,
+        }
+    )
 
 
 def test_send_sms_signed_request(tencent_sms):
@@ -32,14 +39,17 @@ def test_send_sms_signed_request(tencent_sms):
     assert header(req, "X-TC-Action") == "SendSms"
     assert header(req, "X-TC-Region") == "ap-guangzhou"
     assert json.loads(req.body) == {
-        "PhoneNumberSet": ["+8613800000000"], "SmsSdkAppId": "1400006666",
-        "SignName": "msgcenter", "TemplateId": "449739", "TemplateParamSet": ["4821", "5"]}
+        "PhoneNumberSet": ["+8613800000000"],
+        "SmsSdkAppId": "1400006666",
+        "SignName": "msgcenter",
+        "TemplateId": "449739",
+        "TemplateParamSet": ["4821", "5"],
+    }
 
 
 def test_wrong_secret_key_is_rejected_as_permanent(tencent_sms):
     with pytest.raises(TransportError) as err:
-        sms(tencent_sms, secret_key="wrong").send(outbound(address="+8613800000000",
-                                                           extra=EXTRA))
+        sms(tencent_sms, secret_key="wrong").send(outbound(address="+8613800000000", extra=EXTRA))
     assert err.value.permanent and "AuthFailure.SignatureFailure" in err.value.message
     assert tencent_sms.violations == ["POST /: signature does not match"]
 
@@ -48,8 +58,9 @@ def test_batch_groups_identical_content_and_reads_each_status(tencent_sms):
     tencent_sms.invalid_numbers.add("13800000002")
     tencent_sms.limited_numbers.add("13800000003")
     messages = [outbound(i, address=f"1380000000{i}", extra=EXTRA) for i in (1, 2, 3)]
-    messages.append(outbound(4, address="13800000004",
-                             extra={**EXTRA, "template_params": ["9999"]}))
+    messages.append(
+        outbound(4, address="13800000004", extra={**EXTRA, "template_params": ["9999"]})
+    )
     messages.append(outbound(5, address="13800000005", extra={"template_params": []}))
 
     results = sms(tencent_sms).send_batch(messages)
@@ -63,16 +74,20 @@ def test_batch_groups_identical_content_and_reads_each_status(tencent_sms):
     assert tencent_sms.violations == []
 
 
-@pytest.mark.parametrize(("code", "permanent"), [
-    ("LimitExceeded.AppDailyLimit", False),
-    ("RequestLimitExceeded", False),
-    ("InternalError.Timeout", False),
-    ("FailedOperation.InsufficientBalanceInSmsPackage", True),
-    ("UnauthorizedOperation.SmsSdkAppIdVerifyFail", True),
-])
+@pytest.mark.parametrize(
+    ("code", "permanent"),
+    [
+        ("LimitExceeded.AppDailyLimit", False),
+        ("RequestLimitExceeded", False),
+        ("InternalError.Timeout", False),
+        ("FailedOperation.InsufficientBalanceInSmsPackage", True),
+        ("UnauthorizedOperation.SmsSdkAppIdVerifyFail", True),
+    ],
+)
 def test_request_error_classes(tencent_sms, code, permanent):
-    tencent_sms.fail_next(Reply(200, {"Response": {"Error": {"Code": code, "Message": "x"},
-                                                   "RequestId": "r"}}))
+    tencent_sms.fail_next(
+        Reply(200, {"Response": {"Error": {"Code": code, "Message": "x"}, "RequestId": "r"}})
+    )
     result = sms(tencent_sms).send_batch([outbound(address="+8613800000000", extra=EXTRA)])[0]
     assert not result.ok and result.permanent is permanent and code in result.error
 
@@ -83,8 +98,9 @@ def test_unreachable_is_transient_and_params_must_be_a_list(tencent_sms):
     assert err.value.permanent is False
 
     with pytest.raises(TransportError) as err:
-        sms(tencent_sms).send(outbound(address="138", extra={"template_id": "449739",
-                                                             "template_params": {"a": 1}}))
+        sms(tencent_sms).send(
+            outbound(address="138", extra={"template_id": "449739", "template_params": {"a": 1}})
+        )
     assert err.value.permanent
 
 
@@ -99,24 +115,43 @@ def test_test_connection(tencent_sms):
 
 
 REPORTS = [
-    {"user_receive_time": "2026-11-27 10:00:05", "nationcode": "86", "mobile": "13800000000",
-     "report_status": "SUCCESS", "errmsg": "DELIVRD", "description": "用户短信送达成功",
-     "sid": "2640:1"},
-    {"user_receive_time": "2026-11-27 10:00:06", "nationcode": "86", "mobile": "13800000001",
-     "report_status": "FAIL", "errmsg": "MN:0001", "description": "空号", "sid": "2640:2"},
+    {
+        "user_receive_time": "2026-11-27 10:00:05",
+        "nationcode": "86",
+        "mobile": "13800000000",
+        "report_status": "SUCCESS",
+        "errmsg": "DELIVRD",
+        "description": "用户短信送达成功",
+        "sid": "2640:1",
+    },
+    {
+        "user_receive_time": "2026-11-27 10:00:06",
+        "nationcode": "86",
+        "mobile": "13800000001",
+        "report_status": "FAIL",
+        "errmsg": "MN:0001",
+        "description": "空号",
+        "sid": "2640:2",
+    },
 ]
 
 
 def test_status_callback(tencent_sms):
-    request = RequestFactory().post("/api/v1/callbacks/4?token=cb-token",
-                                    data=json.dumps(REPORTS), content_type="application/json")
+    request = RequestFactory().post(
+        "/api/v1/callbacks/4?token=cb-token",
+        data=json.dumps(REPORTS),
+        content_type="application/json",
+    )
     events = sms(tencent_sms).parse_callback(request)
     assert [(e.provider_message_id, e.status, e.error) for e in events] == [
-        ("2640:1", "delivered", ""), ("2640:2", "failed", "MN:0001: 空号")]
+        ("2640:1", "delivered", ""),
+        ("2640:2", "failed", "MN:0001: 空号"),
+    ]
 
 
 def test_status_callback_rejects_a_wrong_token(tencent_sms):
-    request = RequestFactory().post("/api/v1/callbacks/4?token=guess",
-                                    data=json.dumps(REPORTS), content_type="application/json")
+    request = RequestFactory().post(
+        "/api/v1/callbacks/4?token=guess", data=json.dumps(REPORTS), content_type="application/json"
+    )
     with pytest.raises(PermissionError):
         sms(tencent_sms).parse_callback(request)
