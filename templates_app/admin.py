@@ -7,7 +7,9 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
@@ -28,7 +30,12 @@ from msgcenter.errors import APIError
 
 from .models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
 from .rendering import check_schema
-from .services import archive_template, publish_template, restore_template
+from .services import (
+    archive_template,
+    preview_template,
+    publish_template,
+    restore_template,
+)
 
 
 def _channel_select() -> forms.ChoiceField:
@@ -201,10 +208,11 @@ class MessageTemplateAdmin(ModelAdmin):
     list_display = ("code", "name", "category", "status_label", "version", "updated_at")
     list_filter = ("status", "category")
     search_fields = ("code", "name")
-    readonly_fields = ("status", "version", "created_at", "updated_at")
+    readonly_fields = ("status", "version", "preview", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("code", "name", "category", "description", "status", "version")}),
         (_("Parameters"), {"fields": ("params_schema", "sample_params")}),
+        (_("Preview with the sample params"), {"fields": ("preview",)}),
         (_("Policies"), {"fields": ("dedup_window_seconds", "daily_cap",
                                     "remind_after_seconds", "remind_channel")}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
@@ -214,6 +222,30 @@ class MessageTemplateAdmin(ModelAdmin):
     @display(description=_("status"), ordering="status", label=STATE_COLORS)
     def status_label(self, obj: MessageTemplate):
         return obj.status, obj.get_status_display()
+
+    @display(description=_("rendered draft"))
+    def preview(self, obj: MessageTemplate) -> str:
+        if not obj.pk:
+            return _("Save the template to preview it.")
+        # One query: preview_template reads template.contents from this cache.
+        prefetch_related_objects([obj], "contents")
+        rows = []
+        for content in obj.contents.all():
+            title = content.channel + (f" / {content.locale}" if content.locale else "")
+            try:
+                out = preview_template(template=obj, params=None, channel=content.channel,
+                                       locale=content.locale)
+            except APIError as exc:
+                rows.append((title, "text-red-600 dark:text-red-500", exc.message))
+                continue
+            text = "\n\n".join(part for part in (out["subject"], out["body"],
+                                                 out["body_html"]) if part)
+            rows.append((title, "", text))
+        if not rows:
+            return "-"
+        return format_html_join(
+            "", '<div class="mb-3"><div class="font-semibold">{}</div>'
+                '<pre class="whitespace-pre-wrap {}">{}</pre></div>', rows)
 
     def get_inlines(self, request, obj):
         if obj is None:

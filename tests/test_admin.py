@@ -229,6 +229,16 @@ def test_template_page_has_a_tab_per_channel_and_the_versions(admin_client, objs
     assert url(MessageTemplate, "restore_action", template.pk) not in page
 
 
+def test_template_page_previews_each_content_with_the_sample_params(admin_client, objs):
+    template = objs[MessageTemplate]
+    template.contents.filter(channel="email").update(body_html="<b>{{ order }}</b>")
+    template.contents.filter(channel="inapp").update(body="{{ missing }}")
+    page = admin_client.get(url(MessageTemplate, "change", template.pk)).content.decode()
+    assert "Your order A1 shipped" in page
+    assert "&lt;b&gt;A1&lt;/b&gt;" in page  # rendered HTML is shown as text, never run
+    assert "&#x27;missing&#x27; is undefined" in page  # a broken content says why
+
+
 def test_editing_a_content_and_adding_a_channel_through_the_form(admin_client, objs):
     template = objs[MessageTemplate]
     change = url(MessageTemplate, "change", template.pk)
