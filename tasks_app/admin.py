@@ -129,7 +129,8 @@ class ApiClientAdmin(ModelAdmin):
         if not client.scopes:
             messages.error(request, _("Give the client at least one scope first."))
         else:
-            _key, raw = create_api_key(client_name=client.name, scopes=client.scopes)
+            key, raw = create_api_key(client_name=client.name, scopes=client.scopes)
+            self.log_change(request, client, f"Created API key {key.prefix}….")
             messages.success(
                 request,
                 _("New key for %(client)s: %(key)s — copy it now, it will not be shown "
@@ -385,6 +386,7 @@ class MessageTaskAdmin(ModelAdmin):
             report_error(request, exc)
         else:
             messages.success(request, _("Task cancelled."))
+            self.log_change(request, task, "Cancelled.")
         return finish_action(request, change_url(task))
 
 

@@ -297,6 +297,7 @@ class MessageTemplateAdmin(ModelAdmin):
                                          "published one.") % {"v": version.version})
             else:
                 messages.success(request, _("Published version %(v)s.") % {"v": version.version})
+                self.log_change(request, template, f"Published version {version.version}.")
         return finish_action(request, change_url(template))
 
     @action(description=_("Archive"), icon="archive", permissions=["transition"],
@@ -312,6 +313,7 @@ class MessageTemplateAdmin(ModelAdmin):
             report_error(request, exc)
         else:
             messages.success(request, _("Template archived."))
+            self.log_change(request, template, "Archived.")
         return finish_action(request, change_url(template))
 
     @action(description=_("Restore"), icon="unarchive", permissions=["transition"],
@@ -326,6 +328,7 @@ class MessageTemplateAdmin(ModelAdmin):
             report_error(request, exc)
         else:
             messages.success(request, _("Template restored as a draft."))
+            self.log_change(request, template, "Restored as a draft.")
         return finish_action(request, change_url(template))
 
 

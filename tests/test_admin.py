@@ -251,11 +251,14 @@ def test_editing_a_content_and_adding_a_channel_through_the_form(admin_client, o
     data[f"{new_prefix}-0-channel"] = ["sms"]
     data[f"{new_prefix}-0-body"] = ["Order {{ order }} shipped"]
     data["_continue"] = ["1"]
+    data["status"] = ["archived"]  # ignored: only the transition buttons move the status
     response = admin_client.post(change, data)
     assert response.status_code == 302, response.context["errors"] if response.context else ""
     assert template.contents.get(channel="email").body == "Order {{ order }} is on its way"
     assert template.contents.get(channel="sms").body == "Order {{ order }} shipped"
     assert template.contents.count() == 3
+    template.refresh_from_db()
+    assert template.status == TemplateStatus.PUBLISHED
 
 
 def test_adding_a_channel_that_exists_is_a_form_error(admin_client, objs):
@@ -276,6 +279,7 @@ def test_bad_params_schema_is_a_form_error(admin_client, objs):
     template = objs[MessageTemplate]
     change = url(MessageTemplate, "change", template.pk)
     data = form_data(admin_client.get(change))
+    assert "status" not in data  # a protected FSM field is never a form field
     data["params_schema"] = ['{"type": "no-such-type"}']
     response = admin_client.post(change, data)
     assert response.status_code == 200
@@ -315,6 +319,8 @@ def test_publish_button_freezes_a_version(admin_client, objs):
     assert version.published_by == "admin"
     assert {c["channel"] for c in version.contents} == {"inapp", "email"}
     assert any("Published version 2" in m for m in flash(response))
+    history = admin_client.get(url(MessageTemplate, "history", template.pk)).content.decode()
+    assert "Published version 2." in history
 
     # Through htmx (the dialog) the answer is an HX-Redirect. The draft did not change,
     # so no new version is minted.
