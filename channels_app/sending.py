@@ -115,43 +115,62 @@ def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
 
     limited: set[int] = set()
     for pinned, group in to_send.items():
-        pending = {d.pk: d for d in group}
-        routes = routes_for(channel, pinned, group=None)
-        for index, route in enumerate(routes):
-            ids_now = sorted(pending)
-            account = route.account
-            if account is not None and account.rate_limit_per_sec and not account.sandbox:
-                allowed = ratelimit.acquire(account.pk, account.rate_limit_per_sec, len(ids_now))
-                # Over the account's rate: these wait for a later run, not another account.
-                for pk in ids_now[allowed:]:
-                    limited.add(pk)
-                    results[pk] = (SendResult(pk, ok=False, error="rate limited"), route)
-                    pending.pop(pk)
-                ids_now = ids_now[:allowed]
-                if not ids_now:
-                    break
-            messages = [_message(pending[i]) for i in ids_now]
-            try:
-                batch = route.provider.send_batch(messages)
-            finally:
-                route.provider.close()
-            transient = [r for r in batch if not r.ok and not r.permanent]
-            if batch and len(transient) == len(batch):
-                record_failure(account, transient[0].error)
-            elif any(r.ok for r in batch):
-                record_success(account)
-            last_route = index == len(routes) - 1
-            for r in batch:
-                if r.ok or r.permanent or last_route:
-                    results[r.delivery_id] = (r, route)
-                    pending.pop(r.delivery_id, None)
-            if not pending:
-                break
-            # Failover: the transient failures are tried on the next account.
-            for r in batch:
-                if r.delivery_id in pending:
-                    _log_attempt(pending[r.delivery_id], r, route)
+        _send_group(channel, pinned, group, results, limited)
     return write_results(channel, deliveries, results, limited=limited)
+
+
+def _extend_lease(ids: list[int]) -> None:
+    """Rows still waiting in this chunk keep their claim while earlier ones are sent."""
+    lease = timezone.now() + timedelta(seconds=_conf("SEND_LEASE_SECONDS"))
+    DeliveryRecord.objects.filter(id__in=ids, state=DeliveryState.SENDING).update(
+        lease_until=lease)
+
+
+def _send_group(channel: str, pinned: int | None, group: list[DeliveryRecord],
+                results: dict[int, tuple[SendResult, Route | None]], limited: set[int]) -> None:
+    """Send rows that share a pinned account (or none) down the route list: weighted
+    accounts, failover to the next on transient errors, rate limits per account."""
+    pending = {d.pk: d for d in group}
+    routes = routes_for(channel, pinned, group=None)
+    for index, route in enumerate(routes):
+        ids_now = sorted(pending)
+        account = route.account
+        if account is not None and account.rate_limit_per_sec and not account.sandbox:
+            allowed = ratelimit.acquire(account.pk, account.rate_limit_per_sec, len(ids_now))
+            # Over the account's rate: these wait for a later run, not another account.
+            for pk in ids_now[allowed:]:
+                limited.add(pk)
+                results[pk] = (SendResult(pk, ok=False, error="rate limited"), route)
+                pending.pop(pk)
+            ids_now = ids_now[:allowed]
+        if not ids_now:
+            break
+        size = max(1, route.provider.batch_size)
+        batch: list[SendResult] = []
+        try:
+            for start in range(0, len(ids_now), size):
+                if start:
+                    _extend_lease(ids_now[start:])
+                part = ids_now[start:start + size]
+                batch += route.provider.send_batch([_message(pending[i]) for i in part])
+        finally:
+            route.provider.close()
+        transient = [r for r in batch if not r.ok and not r.permanent]
+        if batch and len(transient) == len(batch):
+            record_failure(account, transient[0].error)
+        elif any(r.ok for r in batch):
+            record_success(account)
+        last_route = index == len(routes) - 1
+        for r in batch:
+            if r.ok or r.permanent or last_route:
+                results[r.delivery_id] = (r, route)
+                pending.pop(r.delivery_id, None)
+        if not pending:
+            break
+        # Failover: the transient failures are tried on the next account.
+        for r in batch:
+            if r.delivery_id in pending:
+                _log_attempt(pending[r.delivery_id], r, route)
 
 
 def _log_attempt(d: DeliveryRecord, r: SendResult, route: Route | None) -> None:

@@ -92,6 +92,9 @@ class Provider:
     required_keys: ClassVar[tuple[str, ...]] = ()
     secret_keys: ClassVar[tuple[str, ...]] = ()
     label: ClassVar[str] = ""
+    # Messages per send_batch() call; the chunk's claim is renewed between calls, so
+    # batch_size x worst-case latency must stay well under MSGCENTER_SEND_LEASE.
+    batch_size: ClassVar[int] = 20
 
     def __init__(self, config: dict[str, Any] | None = None, *, account_id: int | None = None):
         self.config = dict(config or {})

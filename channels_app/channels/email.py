@@ -32,6 +32,7 @@ class SMTPProvider(Provider):
     id = "smtp"
     channel = "email"
     label = "SMTP"
+    batch_size = 100
     config_keys = ("host", "port", "username", "password", "use_tls", "use_ssl", "from_email",
                    "timeout", "callback_token")
     secret_keys = ("password", "callback_token")

@@ -9,6 +9,7 @@ class InAppProvider(Provider):
     id = "inapp"
     channel = "inapp"
     label = "In-app inbox"
+    batch_size = 10000
 
     def send(self, message: OutboundMessage) -> SendResult:
         return SendResult(message.delivery_id, ok=True, delivered=True)
