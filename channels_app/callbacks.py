@@ -3,6 +3,7 @@ adapter (401 when the signature fails, and nothing changes)."""
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -43,7 +44,15 @@ class CallbackView(APIView):
             raise NotFound(f"Provider '{account.provider}' takes no callbacks.")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f"Callback body not understood: {exc}")
-        return Response(apply_events(account=account, events=events))
+        result = apply_events(account=account, events=events)
+        ack = getattr(provider, "callback_ack", None)
+        if ack:
+            # The body the provider expects back; anything else makes it resend.
+            content_type, body = ack
+            response = HttpResponse(body, content_type=content_type)
+            response["X-Msgcenter-Matched"] = str(result["matched"])
+            return response
+        return Response(result)
 
 
 urlpatterns = [
