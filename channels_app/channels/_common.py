@@ -11,13 +11,21 @@ import hmac
 import json
 import time
 from collections.abc import Callable
+from itertools import groupby
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from django.core.cache import cache
 
-from .base import ConfigError, HTTPProvider, TransportError, classify_status
+from .base import (
+    ConfigError,
+    HTTPProvider,
+    OutboundMessage,
+    SendResult,
+    TransportError,
+    classify_status,
+)
 
 # A token is dropped this long before the provider says it expires (never less than 80%
 # of its life is used), so that a request never races the expiry.
@@ -200,3 +208,54 @@ def integer_errors(config: dict[str, Any], key: str) -> dict[str, str]:
     if value not in (None, "") and not str(value).strip().isdigit():
         return {key: "Must be a number."}
     return {}
+
+
+class SameContentBatching(HTTPProvider):
+    """Providers whose API sends one content to many recipients per call (DingTalk work
+    notices, WeCom app messages, Tencent SMS): messages with identical payloads go out
+    together, at most `batch_limit` recipients per call, each recipient's result read
+    back from the answer."""
+
+    batch_limit = 100
+    no_address_error = "no address"
+
+    def payload(self, message: OutboundMessage) -> dict[str, Any]:
+        """The provider-side content of one message (raise TransportError if unusable)."""
+        raise NotImplementedError
+
+    def send_same(self, payload: dict[str, Any], chunk: list[OutboundMessage]
+                  ) -> dict[int, SendResult]:
+        """Send `payload` to every recipient of `chunk` in one call; a TransportError
+        fails the whole chunk."""
+        raise NotImplementedError
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = self.send_batch([message])[0]
+        if not result.ok:
+            raise TransportError(result.error, permanent=result.permanent,
+                                 retry_after=result.retry_after)
+        return result
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        results: dict[int, SendResult] = {}
+        sendable = []
+        for message in messages:
+            if not message.address:
+                results[message.delivery_id] = SendResult.failure(
+                    message.delivery_id, TransportError(self.no_address_error, permanent=True))
+                continue
+            try:
+                sendable.append((json.dumps(self.payload(message), sort_keys=True), message))
+            except TransportError as exc:
+                results[message.delivery_id] = SendResult.failure(message.delivery_id, exc)
+        sendable.sort(key=lambda pair: pair[0])
+        for payload_json, group in groupby(sendable, key=lambda pair: pair[0]):
+            same = [m for _, m in group]
+            for start in range(0, len(same), self.batch_limit):
+                chunk = same[start:start + self.batch_limit]
+                try:
+                    results.update(self.send_same(json.loads(payload_json), chunk))
+                except TransportError as exc:
+                    for m in chunk:
+                        results[m.delivery_id] = SendResult.failure(m.delivery_id, exc)
+        return [results[m.delivery_id] for m in messages]

@@ -9,13 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
-from itertools import groupby
 from typing import Any
 
 from ._common import (
     AccessToken,
+    SameContentBatching,
     base_url,
     call,
     integer_errors,
@@ -156,7 +155,9 @@ class DingTalkRobotProvider(HTTPProvider):
 
 
 @register
-class DingTalkWorkNoticeProvider(HTTPProvider):
+class DingTalkWorkNoticeProvider(SameContentBatching):
+    batch_limit = WORK_NOTICE_BATCH
+    no_address_error = "no DingTalk userid"
     """Work notice (工作通知) of an internal app: the recipient's DingTalk userid is the
     address; messages with identical content are sent in one call of up to 100 users."""
 
@@ -241,42 +242,14 @@ class DingTalkWorkNoticeProvider(HTTPProvider):
         except ValueError:
             raise ConfigError(f"agent_id must be a number, got {agent_id!r}")
 
-    def send(self, message: OutboundMessage) -> SendResult:
-        result = self.send_batch([message])[0]
-        if not result.ok:
-            raise TransportError(
-                result.error, permanent=result.permanent, retry_after=result.retry_after
-            )
-        return result
+    def payload(self, message: OutboundMessage) -> dict[str, Any]:
+        return self.msg(message)
 
-    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
-        results: dict[int, SendResult] = {}
-        sendable = []
-        for message in messages:
-            if not message.address:
-                results[message.delivery_id] = SendResult.failure(
-                    message.delivery_id, TransportError("no DingTalk userid", permanent=True)
-                )
-                continue
-            try:
-                sendable.append((json.dumps(self.msg(message), sort_keys=True), message))
-            except TransportError as exc:
-                results[message.delivery_id] = SendResult.failure(message.delivery_id, exc)
-        sendable.sort(key=lambda pair: pair[0])
-        for msg_json, group in groupby(sendable, key=lambda pair: pair[0]):
-            group_messages = [m for _, m in group]
-            for start in range(0, len(group_messages), WORK_NOTICE_BATCH):
-                chunk = group_messages[start : start + WORK_NOTICE_BATCH]
-                try:
-                    task_id = self._send_chunk(json.loads(msg_json), chunk)
-                    for m in chunk:
-                        results[m.delivery_id] = SendResult(
-                            m.delivery_id, ok=True, provider_message_id=task_id
-                        )
-                except TransportError as exc:
-                    for m in chunk:
-                        results[m.delivery_id] = SendResult.failure(m.delivery_id, exc)
-        return [results[m.delivery_id] for m in messages]
+    def send_same(self, msg: dict[str, Any], chunk: list[OutboundMessage]
+                  ) -> dict[int, SendResult]:
+        task_id = self._send_chunk(msg, chunk)
+        return {m.delivery_id: SendResult(m.delivery_id, ok=True, provider_message_id=task_id)
+                for m in chunk}
 
     def _send_chunk(self, msg: dict[str, Any], chunk: list[OutboundMessage]) -> str:
         body = {

@@ -11,15 +11,22 @@ import hmac
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ._common import base_url, call, check_callback_token, json_body, json_list, require, url_errors
+from ._common import (
+    SameContentBatching,
+    base_url,
+    call,
+    check_callback_token,
+    json_body,
+    json_list,
+    require,
+    url_errors,
+)
 from .base import (
     CallbackEvent,
     ConfigError,
-    HTTPProvider,
     OutboundMessage,
     SendResult,
     TransportError,
@@ -76,7 +83,9 @@ def _is_transient(code: str) -> bool:
 
 
 @register
-class TencentSMSProvider(HTTPProvider):
+class TencentSMSProvider(SameContentBatching):
+    batch_limit = BATCH
+    no_address_error = "no phone number"
     id = "tencent_sms"
     channel = "sms"
     label = "Tencent Cloud SMS"
@@ -156,34 +165,12 @@ class TencentSMSProvider(HTTPProvider):
             request["SignName"] = sign_name
         return request
 
-    def send(self, message: OutboundMessage) -> SendResult:
-        result = self.send_batch([message])[0]
-        if not result.ok:
-            raise TransportError(
-                result.error, permanent=result.permanent, retry_after=result.retry_after
-            )
-        return result
+    def payload(self, message: OutboundMessage) -> dict[str, Any]:
+        return self._request(message)
 
-    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
-        results: dict[int, SendResult] = {}
-        sendable = []
-        for message in messages:
-            if not message.address:
-                results[message.delivery_id] = SendResult.failure(
-                    message.delivery_id, TransportError("no phone number", permanent=True)
-                )
-                continue
-            try:
-                sendable.append((json.dumps(self._request(message), sort_keys=True), message))
-            except TransportError as exc:
-                results[message.delivery_id] = SendResult.failure(message.delivery_id, exc)
-        sendable.sort(key=lambda pair: pair[0])
-        for request_json, group in groupby(sendable, key=lambda pair: pair[0]):
-            group_messages = [m for _, m in group]
-            for start in range(0, len(group_messages), BATCH):
-                chunk = group_messages[start : start + BATCH]
-                results.update(self._send_chunk(json.loads(request_json), chunk))
-        return [results[m.delivery_id] for m in messages]
+    def send_same(self, request: dict[str, Any], chunk: list[OutboundMessage]
+                  ) -> dict[int, SendResult]:
+        return self._send_chunk(request, chunk)
 
     def _send_chunk(
         self, request: dict[str, Any], chunk: list[OutboundMessage]

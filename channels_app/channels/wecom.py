@@ -6,12 +6,11 @@ worth a retry; an invalid or expired access token is refreshed once."""
 
 from __future__ import annotations
 
-import json
-from itertools import groupby
 from typing import Any
 
 from ._common import (
     AccessToken,
+    SameContentBatching,
     base_url,
     call,
     integer_errors,
@@ -117,7 +116,9 @@ class WeComRobotProvider(HTTPProvider):
 
 
 @register
-class WeComAppProvider(HTTPProvider):
+class WeComAppProvider(SameContentBatching):
+    batch_limit = APP_BATCH
+    no_address_error = "no WeCom userid"
     """App message: the recipient's WeCom userid is the address; identical messages go
     in one call of up to 1000 members, and members WeCom reports as invalid fail."""
 
@@ -191,59 +192,34 @@ class WeComAppProvider(HTTPProvider):
         except ValueError:
             raise ConfigError(f"agent_id must be a number, got {agent_id!r}")
 
-    def send(self, message: OutboundMessage) -> SendResult:
-        result = self.send_batch([message])[0]
-        if not result.ok:
-            raise TransportError(
-                result.error, permanent=result.permanent, retry_after=result.retry_after
-            )
-        return result
+    def payload(self, message: OutboundMessage) -> dict[str, Any]:
+        return self.msg(message)
 
-    def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+    def send_same(self, msg: dict[str, Any], chunk: list[OutboundMessage]
+                  ) -> dict[int, SendResult]:
+        data = self._send_chunk(msg, chunk)
         results: dict[int, SendResult] = {}
-        sendable = []
-        for message in messages:
-            if not message.address:
-                results[message.delivery_id] = SendResult.failure(
-                    message.delivery_id, TransportError("no WeCom userid", permanent=True)
+        # WeCom userids are case-insensitive; it reports them as it stores them.
+        rejected = {
+            user.lower(): field
+            for field in ("invaliduser", "unlicenseduser")
+            for user in str(data.get(field) or "").split("|")
+            if user
+        }
+        for m in chunk:
+            if m.address.lower() in rejected:
+                results[m.delivery_id] = SendResult.failure(
+                    m.delivery_id,
+                    TransportError(
+                        f"WeCom reported {m.address} as {rejected[m.address.lower()]}",
+                        permanent=True,
+                    ),
                 )
-                continue
-            try:
-                sendable.append((json.dumps(self.msg(message), sort_keys=True), message))
-            except TransportError as exc:
-                results[message.delivery_id] = SendResult.failure(message.delivery_id, exc)
-        sendable.sort(key=lambda pair: pair[0])
-        for msg_json, group in groupby(sendable, key=lambda pair: pair[0]):
-            group_messages = [m for _, m in group]
-            for start in range(0, len(group_messages), APP_BATCH):
-                chunk = group_messages[start : start + APP_BATCH]
-                try:
-                    data = self._send_chunk(json.loads(msg_json), chunk)
-                except TransportError as exc:
-                    for m in chunk:
-                        results[m.delivery_id] = SendResult.failure(m.delivery_id, exc)
-                    continue
-                # WeCom userids are case-insensitive; it reports them as it stores them.
-                rejected = {
-                    user.lower(): field
-                    for field in ("invaliduser", "unlicenseduser")
-                    for user in str(data.get(field) or "").split("|")
-                    if user
-                }
-                for m in chunk:
-                    if m.address.lower() in rejected:
-                        results[m.delivery_id] = SendResult.failure(
-                            m.delivery_id,
-                            TransportError(
-                                f"WeCom reported {m.address} as {rejected[m.address.lower()]}",
-                                permanent=True,
-                            ),
-                        )
-                    else:
-                        results[m.delivery_id] = SendResult(
-                            m.delivery_id, ok=True, provider_message_id=str(data.get("msgid", ""))
-                        )
-        return [results[m.delivery_id] for m in messages]
+            else:
+                results[m.delivery_id] = SendResult(
+                    m.delivery_id, ok=True, provider_message_id=str(data.get("msgid", ""))
+                )
+        return results
 
     def _send_chunk(self, msg: dict[str, Any], chunk: list[OutboundMessage]) -> dict[str, Any]:
         body = {
