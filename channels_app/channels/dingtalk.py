@@ -156,11 +156,11 @@ class DingTalkRobotProvider(HTTPProvider):
 
 @register
 class DingTalkWorkNoticeProvider(SameContentBatching):
-    batch_limit = WORK_NOTICE_BATCH
-    no_address_error = "no DingTalk userid"
     """Work notice (工作通知) of an internal app: the recipient's DingTalk userid is the
     address; messages with identical content are sent in one call of up to 100 users."""
 
+    batch_limit = WORK_NOTICE_BATCH
+    no_address_error = "no DingTalk userid"
     id = "dingtalk_work_notice"
     channel = "dingtalk"
     group = False

@@ -117,11 +117,11 @@ class WeComRobotProvider(HTTPProvider):
 
 @register
 class WeComAppProvider(SameContentBatching):
-    batch_limit = APP_BATCH
-    no_address_error = "no WeCom userid"
     """App message: the recipient's WeCom userid is the address; identical messages go
     in one call of up to 1000 members, and members WeCom reports as invalid fail."""
 
+    batch_limit = APP_BATCH
+    no_address_error = "no WeCom userid"
     id = "wecom_app"
     channel = "wecom"
     group = False
