@@ -182,7 +182,8 @@ CELERY_TASK_DEFAULT_QUEUE = "dispatch"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler that also tells a recurring run when beat fired it.
+CELERY_BEAT_SCHEDULER = "tasks_app.beat:Scheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
@@ -234,6 +235,18 @@ MSGCENTER = {
     "IDEMPOTENCY_TTL_HOURS": env_int("MSGCENTER_IDEMPOTENCY_TTL_HOURS", 48),
     "RELEASE_DUE_SECONDS": float(os.environ.get("MSGCENTER_RELEASE_DUE_SECONDS", "5")),
     "SWEEP_STUCK_SECONDS": float(os.environ.get("MSGCENTER_SWEEP_STUCK_SECONDS", "30")),
+    # Policies (docs/scheduling.md). Quiet hours used while no QuietHours row exists
+    # ("22:00-08:00"; "off" for none), in the recipient's timezone.
+    "DEFAULT_QUIET_HOURS": os.environ.get("MSGCENTER_DEFAULT_QUIET_HOURS", "22:00-08:00"),
+    "DEFAULT_QUIET_CATEGORIES": os.environ.get("MSGCENTER_DEFAULT_QUIET_CATEGORIES", "marketing"),
+    "DEFAULT_QUIET_ACTION": os.environ.get("MSGCENTER_DEFAULT_QUIET_ACTION", "defer"),
+    # Same recipient + template + channel + rendered content within N s: skipped. 0: off.
+    "DEDUP_WINDOW_SECONDS": env_int("MSGCENTER_DEDUP_WINDOW", 300),
+    # At most N per recipient, channel and local day, per category ("marketing=3,alert=20").
+    "DAILY_CAPS": {k.strip(): int(v) for k, _, v in (
+        item.partition("=") for item in env_list("MSGCENTER_DAILY_CAPS", "marketing=3"))},
+    # Audiences ({"tag": ...} / {"all": true}) are fanned out by a worker in chunks.
+    "FAN_OUT_CHUNK": env_int("MSGCENTER_FAN_OUT_CHUNK", 2000),
     "RATE_LIMIT_RETRY_SECONDS": float(os.environ.get("MSGCENTER_RATE_LIMIT_RETRY", "1")),
 }
 

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from tasks_app.public_views import unsubscribe_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -11,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("channels_app.urls")),
     path("api/v1/", include("tasks_app.urls")),
     path("", include("channels_app.public_urls")),
+    path("u/<str:token>", unsubscribe_view, name="unsubscribe"),
 ]
 
 handler404 = "msgcenter.errors.handler404"

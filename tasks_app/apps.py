@@ -7,4 +7,4 @@ class TasksAppConfig(AppConfig):
     verbose_name = _("Tasks and recipients")
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import after_send, recurring, signals  # noqa: F401 (signal receivers)

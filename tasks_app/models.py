@@ -304,3 +304,41 @@ class RecurringSend(models.Model):
             f"{self.minute} {self.hour} {self.day_of_month} {self.month_of_year} "
             f"{self.day_of_week}"
         )
+
+
+class ReminderState(models.TextChoices):
+    WAITING = "waiting", _("Waiting")
+    SENT = "sent", _("Reminder created")
+    READ = "read", _("Read in time")
+    RECALLED = "recalled", _("Recalled")
+    NO_ADDRESS = "no_address", _("No address on the channel")
+
+
+class ReadReminder(models.Model):
+    """A read reminder (阅读提醒, DESIGN §8) waiting for its time: if the in-app
+    `delivery` is still unread at `due_at`, the beat tick creates a reminder delivery on
+    `channel` (kind `reminder`, parent = the in-app delivery) and plans it."""
+
+    delivery = models.OneToOneField(
+        "channels_app.DeliveryRecord", on_delete=models.CASCADE, related_name="read_reminder"
+    )
+    channel = models.CharField(_("channel"), max_length=30)
+    due_at = models.DateTimeField(_("due at"))
+    state = models.CharField(
+        _("state"), max_length=12, choices=ReminderState.choices, default=ReminderState.WAITING
+    )
+    reminder = models.ForeignKey(
+        "channels_app.DeliveryRecord", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "due_at"], name="reminder_state_due")]
+        ordering = ["due_at"]
+        verbose_name = _("read reminder")
+        verbose_name_plural = _("read reminders")
+
+    def __str__(self) -> str:
+        return f"remind #{self.delivery_id} via {self.channel} at {self.due_at:%Y-%m-%d %H:%M}"

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app.models import DeliveryRecord, DeliveryState
+from channels_app.models import DeliveryKind, DeliveryRecord, DeliveryState
 from channels_app.sending import enqueue_ids
 from channels_app.transitions import bulk_transition
 from templates_app.rendering import RenderError, render_content
 
 from . import policies
 from .models import MessageTask, TaskState
+from .preferences import TRANSACTIONAL, list_unsubscribe_headers, unsubscribe_url
 
 logger = logging.getLogger("msgcenter.pipeline")
 
@@ -51,18 +52,33 @@ def render_delivery(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
     version = task.template_version
     locale = d.recipient.locale if d.recipient_id else ""
     content = version.content_for(d.channel, locale)
+    if content is None and d.kind == DeliveryKind.REMINDER:
+        # A read reminder on a channel the template has no content for says the same
+        # as the in-app message it reminds of.
+        content = version.content_for("inapp", locale)
     snapshot: dict[str, Any] = {"template": task.template.code, "category": version.category}
     if content is None:
         snapshot["render_error"] = f"no content for channel {d.channel}"
         return snapshot
+    params = params_for(task, d)
+    unsubscribe = ""
+    if d.recipient_id and version.category not in TRANSACTIONAL:
+        unsubscribe = unsubscribe_url(delivery_id=d.pk, recipient_id=d.recipient_id,
+                                      category=version.category, channel=d.channel)
+    params.setdefault("unsubscribe_url", unsubscribe)
     try:
         rendered = render_content(
-            content, params_for(task, d),
+            content, params,
             cache_key=(version.pk, content["channel"], content["locale"]))
     except RenderError as exc:
         snapshot["render_error"] = exc.message
         return snapshot
     snapshot.update(rendered)
+    if unsubscribe:
+        snapshot["unsubscribe_url"] = unsubscribe
+        if d.channel == "email":
+            snapshot["headers"] = {**(snapshot.get("headers") or {}),
+                                   **list_unsubscribe_headers(unsubscribe)}
     return snapshot
 
 
@@ -89,8 +105,7 @@ def plan_deliveries(task: MessageTask) -> dict[str, int]:
     """Plan every `pending` delivery of `task`, one locked batch at a time (SKIP LOCKED:
     two planners of the same task never handle the same rows)."""
     size = settings.MSGCENTER["PLAN_BATCH_SIZE"]
-    ctx = policies.PlanContext(task=task, version=task.template_version,
-                               category=task.template_version.category)
+    ctx = _context(task)
     counts: dict[str, int] = defaultdict(int)
     last_id = 0
     while True:
@@ -107,11 +122,18 @@ def plan_deliveries(task: MessageTask) -> dict[str, int]:
     return dict(counts)
 
 
+def _context(task: MessageTask) -> policies.PlanContext:
+    return policies.PlanContext(task=task, version=task.template_version,
+                                category=task.template_version.category,
+                                render=lambda d: render_delivery(task, d))
+
+
 def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
-                counts: dict[str, int], *, apply_policies: bool = True) -> None:
-    """Decide, render and enqueue one batch of `pending` (or due `deferred`) deliveries."""
-    now = timezone.now()
-    decisions = policies.decide(ctx, batch, now) if apply_policies else {}
+                counts: dict[str, int], *, now: datetime | None = None) -> None:
+    """Decide, render and enqueue one batch of `pending` (or due `deferred`) deliveries.
+    A deferred row deferred again only gets its new release time."""
+    now = now or timezone.now()
+    decisions = policies.decide(ctx, batch, now)
     skips: dict[str, list[int]] = defaultdict(list)
     defers: dict[Any, list[int]] = defaultdict(list)
     go: list[DeliveryRecord] = []
@@ -122,7 +144,7 @@ def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
         elif isinstance(decision, policies.Defer):
             defers[decision.until].append(d.pk)
         else:
-            d.content = render_delivery(ctx.task, d)
+            ctx.content(d)
             go.append(d)
     lease = timedelta(seconds=settings.MSGCENTER["SEND_LEASE_SECONDS"])
     by_channel: dict[str, list[int]] = defaultdict(list)
@@ -135,28 +157,36 @@ def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
         for until, ids in defers.items():
             counts["deferred"] += bulk_transition(pending.filter(id__in=ids),
                                                   DeliveryRecord.defer, not_before=until)
+            counts["deferred"] += DeliveryRecord.objects.filter(
+                id__in=ids, state=DeliveryState.DEFERRED).exclude(not_before=until).update(
+                not_before=until)
         if go:
             DeliveryRecord.objects.bulk_update(go, ["content"], batch_size=500)
             ids = [d.pk for d in go]
             counts["queued"] += bulk_transition(
                 pending.filter(id__in=ids), DeliveryRecord.enqueue, queued_at=now,
-                lease_until=now + lease)
+                not_before=None, lease_until=now + lease)
             for d in go:
                 by_channel[d.channel].append(d.pk)
         transaction.on_commit(lambda: [enqueue_ids(ch, ids) for ch, ids in by_channel.items()])
 
 
-def release_deliveries(batch: list[DeliveryRecord]) -> dict[str, int]:
-    """Render and enqueue due `deferred` deliveries (claimed by the caller), grouped by task."""
+def release_deliveries(batch: list[DeliveryRecord], now: datetime | None = None
+                       ) -> dict[str, int]:
+    """Plan due `deferred` deliveries (claimed by the caller), grouped by task. The
+    policies run again: an opt-out made overnight, a cap reached meanwhile or another
+    quiet window still hold them back."""
+    return plan_rows(batch, now=now)
+
+
+def plan_rows(rows: list[DeliveryRecord], now: datetime | None = None) -> dict[str, int]:
+    """Plan deliveries of any tasks (locked or new rows), one batch per task."""
     counts: dict[str, int] = defaultdict(int)
     by_task: dict[Any, list[DeliveryRecord]] = defaultdict(list)
-    for d in batch:
+    for d in rows:
         by_task[d.task_id].append(d)
     tasks = MessageTask.objects.select_related("template", "template_version").in_bulk(
         list(by_task))
-    for task_id, rows in by_task.items():
-        task = tasks[task_id]
-        ctx = policies.PlanContext(task=task, version=task.template_version,
-                                   category=task.template_version.category)
-        _plan_batch(ctx, rows, counts, apply_policies=False)
+    for task_id, task_rows in by_task.items():
+        _plan_batch(_context(tasks[task_id]), task_rows, counts, now=now)
     return dict(counts)

@@ -5,7 +5,7 @@ row twice. Never one PeriodicTask per message."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -15,13 +15,14 @@ from channels_app.models import DeliveryRecord, DeliveryState
 from channels_app.sending import enqueue_ids
 from channels_app.transitions import bulk_transition
 
-from . import pipeline
+from . import pipeline, reminders
 from .models import MessageTask, TaskState
 
 BATCH = 500
+MAX_BATCHES = 20
 
 
-def release_due_tasks(now=None, limit: int = BATCH) -> int:
+def release_due_tasks(now: datetime | None = None, limit: int = BATCH) -> int:
     """Scheduled tasks whose send_at has come: scheduled -> pushing, then plan them."""
     from .tasks import plan_task_job
 
@@ -40,31 +41,48 @@ def release_due_tasks(now=None, limit: int = BATCH) -> int:
     return released
 
 
-def release_due_deliveries(now=None, limit: int = BATCH) -> int:
-    """Deferred deliveries whose not_before has come: render and enqueue them."""
+def release_due_deliveries(now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
+    """One batch of deferred deliveries whose not_before has come: plan them again
+    (policies included) and enqueue those that may go. Returns counts, with `claimed`."""
     now = now or timezone.now()
     with transaction.atomic():
         batch = list(DeliveryRecord.objects.select_for_update(skip_locked=True, of=("self",))
                      .filter(state=DeliveryState.DEFERRED, not_before__lte=now)
                      .select_related("recipient").order_by("not_before")[:limit])
         if not batch:
-            return 0
-        counts = pipeline.release_deliveries(batch)
-    return sum(counts.values())
+            return {"claimed": 0}
+        counts = pipeline.release_deliveries(batch, now=now)
+    return {"claimed": len(batch), **counts}
 
 
-def release_due(now=None) -> dict[str, int]:
-    tasks = release_due_tasks(now)
-    deliveries = 0
-    while True:
-        n = release_due_deliveries(now)
-        deliveries += n
+def release_due(now: datetime | None = None, max_batches: int = MAX_BATCHES) -> dict[str, int]:
+    """The beat tick: due scheduled tasks, due deferred deliveries, due read reminders.
+    Each kind is worked in batches until none is left (or `max_batches`, so that one
+    tick never runs for long; the next tick goes on)."""
+    totals: dict[str, int] = defaultdict(int)
+    for _ in range(max_batches):
+        n = release_due_tasks(now)
+        totals["tasks"] += n
         if n < BATCH:
             break
-    return {"tasks": tasks, "deliveries": deliveries}
+    for _ in range(max_batches):
+        counts = release_due_deliveries(now)
+        claimed = counts.pop("claimed")
+        totals["deliveries"] += claimed
+        for key, value in counts.items():
+            totals[f"deliveries_{key}"] += value
+        if claimed < BATCH:
+            break
+    for _ in range(max_batches):
+        counts = reminders.send_due(now)
+        n = sum(v for k, v in counts.items() if not k.startswith("reminder_"))
+        totals["reminders"] += n
+        if n < reminders.BATCH:
+            break
+    return dict(totals)
 
 
-def sweep_stuck(now=None, limit: int = 5000) -> dict[str, int]:
+def sweep_stuck(now: datetime | None = None, limit: int = 5000) -> dict[str, int]:
     """Re-enqueue `queued`/`sending` rows whose lease ran out (a worker died or a
     message was lost). A `sending` row goes back to `queued` first; the claim in
     send_chunk makes sure nothing is sent twice."""

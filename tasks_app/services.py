@@ -248,6 +248,14 @@ def send_message(
             return existing, False
     version = published_version(template)
     channel_list = _check_channels(version, channels)
+    if isinstance(recipients, dict):
+        # An audience ({"tag": ...} / {"all": true}): a worker fans it out in chunks.
+        from .audiences import create_audience_task
+
+        return create_audience_task(
+            client=client, version=version, audience=recipients, params=params,
+            channels=channel_list, send_at=send_at, priority=priority,
+            idempotency_key=idempotency_key, fingerprint=fingerprint, by=by), True
     specs = parse_recipients(recipients)
     _validate_all_params(version, params, specs)
     ids = [s.external_id for s in specs]
@@ -337,6 +345,43 @@ def cancel_task(*, task: MessageTask, by: str = "", note: str = "") -> MessageTa
         bulk_transition(DeliveryRecord.objects.filter(task=task), DeliveryRecord.skip,
                         reason=SkipReason.CANCELLED)
     return task
+
+
+def recall_task(*, task: MessageTask, by: str = "") -> dict[str, Any]:
+    """Recall a message: unsent deliveries are skipped (reason `recalled`), in-app
+    messages leave their inboxes (a `recalled` interaction each; read reminders are then
+    not sent), and what already went out on other channels is reported, not undone.
+    A task still running is cancelled. Repeating a recall changes nothing."""
+    now = timezone.now()
+    gone = [DeliveryState.SENT, DeliveryState.DELIVERED]
+    with transaction.atomic():
+        task = MessageTask.objects.select_for_update().get(pk=task.pk)
+        deliveries = DeliveryRecord.objects.filter(task=task)
+        skipped = bulk_transition(deliveries, DeliveryRecord.skip, reason=SkipReason.RECALLED)
+        # In-app rows still being written are hidden too: the inbox shows no recalled row.
+        inapp = list(deliveries.filter(channel="inapp", recalled_at__isnull=True,
+                                       state__in=[*gone, DeliveryState.SENDING])
+                     .values_list("id", flat=True))
+        if inapp:
+            DeliveryRecord.objects.filter(id__in=inapp).update(recalled_at=now)
+            Interaction.objects.bulk_create(
+                [Interaction(delivery_id=i, kind=InteractionKind.RECALLED, created_at=now,
+                             payload={"by": by}) for i in inapp], batch_size=1000)
+        not_recalled = [
+            {"channel": row["channel"], "state": row["state"], "count": row["n"],
+             "reason": ("already sent: this channel cannot take a message back"
+                        if row["state"] in gone else "being sent right now")}
+            for row in (deliveries.exclude(channel="inapp")
+                        .filter(state__in=[*gone, DeliveryState.SENDING]).order_by()
+                        .values("channel", "state").annotate(n=Count("id"))
+                        .order_by("channel", "state"))
+        ]
+        if can_proceed(task.cancel):
+            task.cancel(by=by, note="recalled")
+            task.finished_at = now
+            task.save(update_fields=["state", "finished_at"])
+    return {"id": str(task.pk), "state": task.state, "recalled": len(inapp),
+            "skipped": skipped, "not_recalled": not_recalled}
 
 
 def finish_task_if_done(task_id: Any) -> MessageTask | None:

@@ -1,3 +1,4 @@
-from .api import messages, recipients
+from .api import messages, preferences, recipients, recurring
 
-urlpatterns = [*recipients.urlpatterns, *messages.urlpatterns]
+urlpatterns = [*preferences.urlpatterns, *recipients.urlpatterns, *messages.urlpatterns,
+               *recurring.urlpatterns]

@@ -97,6 +97,18 @@ class MessageCancelView(APIView):
         return Response({"id": str(task.pk), "state": task.state})
 
 
+class MessageRecallView(APIView):
+    required_scope = "send"
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, task_id):
+        """Recall a message: unsent deliveries are skipped, in-app messages leave the
+        inboxes; `not_recalled` lists what other channels already delivered."""
+        result = services.recall_task(task=services.get_task(task_id),
+                                      by=getattr(request.user, "name", ""))
+        return Response(result)
+
+
 def _iso(value):
     return value.isoformat() if value else None
 
@@ -208,6 +220,7 @@ urlpatterns = [
     path("messages/<str:task_id>/deliveries", MessageDeliveriesView.as_view(),
          name="message-deliveries"),
     path("messages/<str:task_id>/cancel", MessageCancelView.as_view(), name="message-cancel"),
+    path("messages/<str:task_id>/recall", MessageRecallView.as_view(), name="message-recall"),
     path("inbox/<str:external_id>", InboxView.as_view(), name="inbox"),
     path("inbox/<str:external_id>/read-all", InboxReadAllView.as_view(), name="inbox-read-all"),
     path("inbox/<str:external_id>/<str:delivery_id>/read", InboxReadView.as_view(),
