@@ -12,6 +12,8 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import (
@@ -37,6 +39,22 @@ from msgcenter.errors import APIError
 from .accounts import check_account, masked_config, merge_config, run_connection_test
 from .channels import PROVIDERS, get_provider_class, load_all
 from .models import ChannelAccount, DeliveryRecord, DeliveryState, Interaction
+from .ratelimit import _redis as ratelimit_redis
+
+
+def bucket_status(account_id: int, rate: float) -> tuple[float, float] | None:
+    """(tokens available now, burst) of the account's shared token bucket, read from
+    Redis without taking any; None without Redis (buckets then live in each process)."""
+    client = ratelimit_redis()
+    if client is None:
+        return None
+    burst = max(1.0, rate)
+    tokens, ts = client.hmget(f"msgcenter:ratelimit:account:{account_id}", "tokens", "ts")
+    if tokens is None:
+        return burst, burst
+    sec, usec = client.time()
+    elapsed = max(0.0, sec + usec / 1e6 - float(ts or 0))
+    return min(burst, float(tokens) + elapsed * rate), burst
 
 # --- Channel accounts --------------------------------------------------------------
 
@@ -97,11 +115,12 @@ class ChannelAccountAdmin(ModelAdmin):
                     "rate_limit_per_sec", "circuit", "consecutive_failures", "updated_at")
     list_filter = (ChannelFilter, "provider", "enabled", "sandbox")
     search_fields = ("name", "provider")
-    readonly_fields = ("config_masked", "consecutive_failures", "paused_until", "last_error",
-                       "created_at", "updated_at")
+    readonly_fields = ("config_masked", "rate_limit_status", "consecutive_failures",
+                       "paused_until", "last_error", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "channel", "provider", "config")}),
-        (_("Routing"), {"fields": ("weight", "rate_limit_per_sec", "enabled", "sandbox")}),
+        (_("Routing"), {"fields": ("weight", "rate_limit_per_sec", "rate_limit_status",
+                                   "enabled", "sandbox")}),
         (_("Circuit breaker"), {"fields": ("consecutive_failures", "paused_until",
                                            "last_error")}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
@@ -131,16 +150,32 @@ class ChannelAccountAdmin(ModelAdmin):
             return "open", _("paused until %(t)s") % {"t": until}
         return "closed", _("closed")
 
+    @display(description=_("rate limiter now"))
+    def rate_limit_status(self, obj: ChannelAccount) -> str:
+        if not obj.pk or not obj.rate_limit_per_sec:
+            return _("No rate limit.")
+        status = bucket_status(obj.pk, obj.rate_limit_per_sec)
+        if status is None:
+            return _("%(rate)s/s; the bucket is kept per worker process (no Redis).") % {
+                "rate": obj.rate_limit_per_sec}
+        return _("%(rate)s/s; %(tokens)s of %(burst)s tokens available now.") % {
+            "rate": obj.rate_limit_per_sec, "tokens": f"{status[0]:.1f}",
+            "burst": f"{status[1]:g}"}
+
+    def has_test_connection_permission(self, request: HttpRequest, object_id=None) -> bool:
+        return request.user.has_perm("channels_app.change_channelaccount")
+
     def _test_one(self, request: HttpRequest, account: ChannelAccount) -> None:
         ok, detail = run_connection_test(account=account)
         (messages.success if ok else messages.error)(request, f"{account}: {detail}")
 
-    @action(description=_("Test connection"), permissions=["view"])
+    @action(description=_("Test connection"), permissions=["test_connection"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         for account in queryset:
             self._test_one(request, account)
 
-    @action(description=_("Test connection"), icon="network_check", permissions=["view"],
+    @action(description=_("Test connection"), icon="network_check",
+            permissions=["test_connection"],
             url_path="test-connection")
     def test_connection_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
         account = get_object_or_404(self, request, object_id)
@@ -184,7 +219,8 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
         (None, {"fields": ("task", "recipient", "channel", "kind", "parent", "state",
                            "reason", "release_at")}),
         (_("Sending"), {"fields": ("account", "provider", "address", "mentions",
-                                   "provider_message_id", "attempts", "error", "attempt_log")}),
+                                   "provider_message_id", "attempts", "error",
+                                   "attempt_table")}),
         (_("Content"), {"fields": ("content",)}),
         (_("Stages"), {"fields": ("created_at", "not_before", "queued_at", "lease_until",
                                   "sent_at", "delivered_at", "read_at", "failed_at",
@@ -192,7 +228,7 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     )
     readonly_fields = ("task", "recipient", "channel", "kind", "parent", "state", "reason",
                        "release_at", "account", "provider", "address", "mentions",
-                       "provider_message_id", "attempts", "error", "attempt_log", "content",
+                       "provider_message_id", "attempts", "error", "attempt_table", "content",
                        "created_at", "not_before", "queued_at", "lease_until", "sent_at",
                        "delivered_at", "read_at", "failed_at", "recalled_at")
     inlines = [InteractionInline]
@@ -229,6 +265,35 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     @display(description=_("state"), ordering="state", label=STATE_COLORS)
     def state_label(self, obj: DeliveryRecord):
         return obj.state, obj.get_state_display()
+
+    @display(description=_("every attempt"))
+    def attempt_table(self, obj: DeliveryRecord) -> str:
+        log = obj.attempt_log or []
+        if not log:
+            return _("No attempt yet.")
+        ok, failed = _("sent"), _("error")
+        rows = []
+        for number, attempt in enumerate(log, start=1):
+            at = parse_datetime(attempt.get("at") or "")
+            rows.append((
+                number, timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S") if at else "-",
+                attempt.get("provider") or "-", attempt.get("account") or "-",
+                "text-green-700 dark:text-green-400" if attempt.get("ok") else
+                "text-red-600 dark:text-red-500",
+                ok if attempt.get("ok") else failed,
+                _("permanent") if attempt.get("permanent") else "",
+                attempt.get("error") or ""))
+        head = format_html(
+            "<tr><th class='pr-3 text-left'>#</th><th class='pr-3 text-left'>{}</th>"
+            "<th class='pr-3 text-left'>{}</th><th class='pr-3 text-left'>{}</th>"
+            "<th class='pr-3 text-left'>{}</th><th class='text-left'>{}</th></tr>",
+            _("at"), _("provider"), _("account"), _("result"), _("error"))
+        body = format_html_join(
+            "", "<tr data-attempt='{}'><td class='pr-3'>{}</td><td class='pr-3'>{}</td>"
+                "<td class='pr-3'>{}</td><td class='pr-3'>{}</td>"
+                "<td class='pr-3 {}'>{} {}</td><td style='white-space: pre-wrap'>{}</td></tr>",
+            ((r[0], *r) for r in rows))
+        return format_html("<table class='w-full' data-attempts>{}{}</table>", head, body)
 
     @display(description=_("release at"))
     def release_at(self, obj: DeliveryRecord):

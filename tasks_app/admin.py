@@ -1,5 +1,7 @@
-"""Admin for tasks_app: API clients and keys, recipients and opt-outs, quiet hours,
-message tasks (timeline, deliveries, cancel button), task events, recurring sends."""
+"""Admin for tasks_app: API clients and keys, recipients (with everything sent to them)
+and opt-outs, quiet hours, message tasks (lifecycle diagram and timeline, deliveries,
+cancel / retry / release buttons), task events, recurring sends. It also gives the
+template page its "send a test to me" button, which creates a task."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
@@ -24,7 +28,7 @@ from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminSelectWidget
 
-from channels_app.models import DeliveryRecord, DeliveryState
+from channels_app.models import DeliveryRecord, DeliveryState, Interaction
 from msgcenter.admin_helpers import (
     STATE_COLORS,
     ReadOnlyAdminMixin,
@@ -37,8 +41,10 @@ from msgcenter.admin_helpers import (
     report_error,
 )
 from msgcenter.errors import APIError
-from templates_app.models import Category
+from templates_app.admin import MessageTemplateAdmin
+from templates_app.models import Category, MessageTemplate, TemplateStatus
 
+from . import console
 from .models import (
     SCOPES,
     TERMINAL_TASK_STATES,
@@ -52,6 +58,7 @@ from .models import (
     TaskEvent,
     TaskState,
 )
+from .operations import STAFF_PREFIX, release_deferred_now, retry_failed, send_test
 from .services import cancel_task, create_api_key
 
 
@@ -175,6 +182,46 @@ class RecipientForm(forms.ModelForm):
         return _clean_timezone(self.cleaned_data.get("timezone", ""))
 
 
+class RecipientDeliveryInline(ReadOnlyAdminMixin, TabularInline):
+    """Trace by recipient: everything sent to them, newest first, a page at a time."""
+
+    model = DeliveryRecord
+    fk_name = "recipient"
+    fields = ("delivery_link", "created_at", "task_link", "template_code", "channel", "kind",
+              "state_label", "reason", "sent_at", "read_at", "error_short")
+    readonly_fields = fields
+    per_page = 20
+    tab = True
+    verbose_name_plural = _("messages sent")
+
+    def get_queryset(self, request):
+        return (super().get_queryset(request).select_related("task__template")
+                .order_by("-created_at", "-id"))
+
+    @display(description=_("delivery"))
+    def delivery_link(self, obj: DeliveryRecord) -> str:
+        return link(change_url(obj), f"#{obj.pk}")
+
+    @display(description=_("task"))
+    def task_link(self, obj: DeliveryRecord) -> str:
+        return link(change_url(obj.task), str(obj.task_id)[:8])
+
+    @display(description=_("template"))
+    def template_code(self, obj: DeliveryRecord) -> str:
+        return obj.task.template.code
+
+    @display(description=_("state"), label=STATE_COLORS)
+    def state_label(self, obj: DeliveryRecord):
+        return obj.state, obj.get_state_display()
+
+    @display(description=_("last error"))
+    def error_short(self, obj: DeliveryRecord) -> str:
+        return (obj.error[:120] + "…") if len(obj.error) > 120 else obj.error
+
+
+RECIPIENT_INTERACTIONS = 50
+
+
 @admin.register(Recipient)
 class RecipientAdmin(ModelAdmin):
     form = RecipientForm
@@ -182,13 +229,32 @@ class RecipientAdmin(ModelAdmin):
     search_fields = ("=external_id", "=email", "=phone", "name")
     search_help_text = _("Exact external id, email or phone; or part of the name.")
     show_full_result_count = False
-    readonly_fields = ("deliveries_link", "created_at", "updated_at")
+    readonly_fields = ("deliveries_link", "interactions", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("external_id", "name", "email", "phone", "locale", "timezone")}),
         (_("Channels"), {"fields": ("addresses", "tags")}),
-        (_("Activity"), {"fields": ("deliveries_link", "created_at", "updated_at")}),
+        (_("Activity"), {"fields": ("deliveries_link", "interactions", "created_at",
+                                    "updated_at")}),
     )
-    inlines = [PreferenceInline]
+    inlines = [RecipientDeliveryInline, PreferenceInline]
+
+    @display(description=_("latest interactions"))
+    def interactions(self, obj: Recipient) -> str:
+        if not obj.pk:
+            return "-"
+        rows = list(Interaction.objects.filter(delivery__recipient=obj)
+                    .select_related("delivery").order_by("-created_at")[:RECIPIENT_INTERACTIONS])
+        if not rows:
+            return _("None yet.")
+        return format_html(
+            '<table class="w-full" data-interactions><tbody>{}</tbody></table>',
+            format_html_join("", '<tr><td class="pr-4">{}</td><td class="pr-4">{}</td>'
+                                 '<td class="pr-4">{}</td><td>{}</td></tr>',
+                             ((timezone.localtime(i.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                               i.get_kind_display(),
+                               link(change_url(DeliveryRecord(pk=i.delivery_id)),
+                                    f"#{i.delivery_id} {i.delivery.channel}"),
+                               i.url or "") for i in rows)))
 
     @display(description=_("deliveries"))
     def deliveries_link(self, obj: Recipient) -> str:
@@ -229,16 +295,6 @@ class QuietHoursAdmin(ModelAdmin):
 
 
 # --- Tasks -------------------------------------------------------------------------
-
-class TaskEventInline(ReadOnlyAdminMixin, TabularInline):
-    """The task's event log as a timeline (from -> to, at, by, note)."""
-
-    model = TaskEvent
-    fields = ("from_state", "to_state", "at", "by", "note")
-    readonly_fields = fields
-    template = "admin/tasks_app/messagetask/timeline_inline.html"
-    verbose_name_plural = _("timeline")
-
 
 class DeliveryInline(ReadOnlyAdminMixin, TabularInline):
     """The task's deliveries, a page at a time, with a link to the full list."""
@@ -305,6 +361,7 @@ class MessageTaskAdmin(ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "template", "template_version", "client", "state",
                            "priority", "send_at", "created_by")}),
+        (_("Lifecycle and timeline"), {"fields": ("lifecycle",)}),
         (_("Deliveries"), {"fields": ("channels", "audience", "recipient_count",
                                       "delivery_count", "delivery_summary")}),
         (_("Params"), {"fields": ("params", "recipient_params")}),
@@ -312,11 +369,11 @@ class MessageTaskAdmin(ModelAdmin):
         (_("Times"), {"fields": ("created_at", "finished_at")}),
     )
     readonly_fields = ("id", "template", "template_version", "client", "state", "priority",
-                       "send_at", "created_by", "channels", "audience", "recipient_count",
+                       "send_at", "created_by", "lifecycle", "channels", "audience", "recipient_count",
                        "delivery_count", "delivery_summary", "params", "recipient_params",
                        "idempotency_key", "request_hash", "created_at", "finished_at")
-    inlines = [TaskEventInline, DeliveryInline]
-    actions_detail = ["cancel_action"]
+    inlines = [DeliveryInline]
+    actions_detail = ["retry_action", "release_action", "cancel_action"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -344,6 +401,12 @@ class MessageTaskAdmin(ModelAdmin):
     def state_label(self, obj: MessageTask):
         return obj.state, obj.get_state_display()
 
+    @display(description=_("lifecycle"))
+    def lifecycle(self, obj: MessageTask) -> str:
+        events = list(obj.events.all())
+        return render_to_string("admin/tasks_app/messagetask/lifecycle.html", {
+            "diagram": console.diagram(obj.state, events), "events": events})
+
     @display(description=_("deliveries per state"))
     def delivery_summary(self, obj: MessageTask) -> str:
         counts = dict(
@@ -366,12 +429,69 @@ class MessageTaskAdmin(ModelAdmin):
     def has_cancel_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("tasks_app.change_messagetask")
 
+    has_retry_permission = has_release_permission = has_cancel_permission
+
     def get_actions_detail(self, request: HttpRequest, object_id):
+        """Only the buttons that can do something for this task now."""
         actions = super().get_actions_detail(request, object_id)
         task = self.get_object(request, object_id)
-        if task is None or task.state in TERMINAL_TASK_STATES:
-            return [a for a in actions if a.method.original_function_name != "cancel_action"]
-        return actions
+        if task is None:
+            return actions
+        deliveries = DeliveryRecord.objects.filter(task=task)
+        allowed = {
+            "cancel_action": task.state not in TERMINAL_TASK_STATES,
+            "retry_action": task.state in (TaskState.PUSHING, TaskState.COMPLETED,
+                                           TaskState.FAILED)
+            and deliveries.filter(state=DeliveryState.FAILED).exists(),
+            "release_action": task.state == TaskState.SCHEDULED or (
+                task.state == TaskState.PUSHING
+                and deliveries.filter(state=DeliveryState.DEFERRED).exists()),
+        }
+        return [a for a in actions if allowed.get(a.method.original_function_name, True)]
+
+    @action(description=_("Retry failed deliveries"), icon="replay", permissions=["retry"],
+            dialog={"title": _("Retry the failed deliveries?"),
+                    "description": _("Each failed delivery is sent again as a new delivery "
+                                     "linked to it. A finished task stays as it is: the retry "
+                                     "runs as a new task."),
+                    "form_submit_text": _("Retry")})
+    def retry_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
+        task = get_object_or_404(self, request, object_id)
+        try:
+            result = retry_failed(task=task, by=request.user.get_username())
+        except APIError as exc:
+            report_error(request, exc)
+            return finish_action(request, change_url(task))
+        self.log_change(request, task, f"Retried {result.created} failed deliveries.")
+        if result.new_task:
+            messages.success(request, _("%(n)s failed deliveries are retried in this new "
+                                        "task.") % {"n": result.created})
+        else:
+            messages.success(request, _("%(n)s failed deliveries are retried.")
+                             % {"n": result.created})
+        return finish_action(request, change_url(result.task))
+
+    @action(description=_("Release deferred now"), icon="fast_forward",
+            permissions=["release"],
+            dialog={"title": _("Send what waits now?"),
+                    "description": _("A scheduled task starts now; deferred deliveries are "
+                                     "sent now, quiet hours lifted. Opt-outs, dedup and "
+                                     "frequency caps still apply."),
+                    "form_submit_text": _("Release now")})
+    def release_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
+        task = get_object_or_404(self, request, object_id)
+        try:
+            result = release_deferred_now(task=task, by=request.user.get_username())
+        except APIError as exc:
+            report_error(request, exc)
+        else:
+            if result["task_released"]:
+                messages.success(request, _("The task starts now."))
+            else:
+                messages.success(request, _("%(n)s deferred deliveries released.")
+                                 % {"n": result["deliveries"]})
+            self.log_change(request, task, "Released deferred work now.")
+        return finish_action(request, change_url(task))
 
     @action(description=_("Cancel task"), icon="cancel", permissions=["cancel"],
             dialog={"title": _("Cancel this task?"),
@@ -468,3 +588,46 @@ class RecurringSendAdmin(ModelAdmin):
     @display(description=_("crontab"))
     def schedule(self, obj: RecurringSend) -> str:
         return format_html("<code>{}</code>", obj.crontab_expr)
+
+
+# --- "send a test to me" on the template page ---------------------------------------
+
+class MessageTemplateConsoleAdmin(MessageTemplateAdmin):
+    """The template admin plus a button that sends the published version to the staff
+    user (it creates a task, so it lives on this side of the app dependency)."""
+
+    actions_detail = ["send_test_action", *MessageTemplateAdmin.actions_detail]
+
+    def has_send_test_permission(self, request: HttpRequest, object_id=None) -> bool:
+        return request.user.has_perm("tasks_app.add_messagetask")
+
+    def get_actions_detail(self, request: HttpRequest, object_id):
+        actions = super().get_actions_detail(request, object_id)
+        template = self.get_object(request, object_id)
+        if template is not None and template.status != TemplateStatus.PUBLISHED:
+            actions = [a for a in actions
+                       if a.method.original_function_name != "send_test_action"]
+        return actions
+
+    @action(description=_("Send a test to me"), icon="outgoing_mail",
+            permissions=["send_test"],
+            dialog={"title": _("Send a test to yourself?"),
+                    "description": _("The published version goes, with the sample params, to "
+                                     "your in-app inbox and to your email address."),
+                    "form_submit_text": _("Send test")})
+    def send_test_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
+        template = get_object_or_404(self, request, object_id)
+        try:
+            task = send_test(template=template, user=request.user)
+        except APIError as exc:
+            report_error(request, exc)
+            return finish_action(request, change_url(template))
+        self.log_change(request, template, f"Sent a test (task {task.pk}).")
+        messages.success(request, _("Test sent to %(who)s on %(channels)s; follow it here.") % {
+            "who": f"{STAFF_PREFIX}{request.user.get_username()}",
+            "channels": ", ".join(task.channels)})
+        return finish_action(request, change_url(task))
+
+
+admin.site.unregister(MessageTemplate)
+admin.site.register(MessageTemplate, MessageTemplateConsoleAdmin)

@@ -4,12 +4,20 @@ restore buttons that go through the services, and the frozen version history."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
-from django.db.models import prefetch_related_objects
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, Subquery, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html_join
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
@@ -28,14 +36,21 @@ from msgcenter.admin_helpers import (
 )
 from msgcenter.errors import APIError
 
+from . import console
 from .models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
 from .rendering import check_schema
 from .services import (
     archive_template,
-    preview_template,
     publish_template,
     restore_template,
 )
+
+PREVIEW_TEMPLATE = "admin/templates_app/messagetemplate/preview.html"
+DIFF_TEMPLATE = "admin/templates_app/diff.html"
+
+
+def render_diff(lines, empty) -> str:
+    return render_to_string(DIFF_TEMPLATE, {"lines": lines, "empty": empty})
 
 
 def _channel_select() -> forms.ChoiceField:
@@ -167,6 +182,8 @@ class NewContentInline(TemplateContentInline):
 
 
 class VersionInline(ReadOnlyAdminMixin, TabularInline):
+    """The version history; each version's page shows its diff to the one before."""
+
     model = TemplateVersion
     fields = ("version_link", "category", "published_by", "created_at")
     readonly_fields = fields
@@ -205,19 +222,63 @@ class MessageTemplateForm(forms.ModelForm):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(ModelAdmin):
     form = MessageTemplateForm
-    list_display = ("code", "name", "category", "status_label", "version", "updated_at")
+    list_display = ("code", "name", "category", "status_label", "version", "tasks_30d",
+                    "updated_at")
     list_filter = ("status", "category")
     search_fields = ("code", "name")
-    readonly_fields = ("status", "version", "preview", "created_at", "updated_at")
+    readonly_fields = ("status", "version", "preview", "usage", "draft_changes", "created_at",
+                       "updated_at")
     fieldsets = (
         (None, {"fields": ("code", "name", "category", "description", "status", "version")}),
         (_("Parameters"), {"fields": ("params_schema", "sample_params")}),
         (_("Preview with the sample params"), {"fields": ("preview",)}),
         (_("Policies"), {"fields": ("dedup_window_seconds", "daily_cap",
                                     "remind_after_seconds", "remind_channel")}),
-        (_("History"), {"fields": ("created_at", "updated_at")}),
+        (_("Usage"), {"fields": ("usage",)}),
+        (_("History"), {"fields": ("draft_changes", "created_at", "updated_at")}),
     )
+    # tasks_app's admin adds "send a test to me" (it creates a task).
     actions_detail = ["publish_action", "archive_action", "restore_action"]
+
+    def get_queryset(self, request):
+        # Tasks of the last 30 days per template: one indexed range count per listed row
+        # (index on (template, created_at)), never a count over all tasks.
+        task_model = apps.get_model("tasks_app", "MessageTask")
+        since = timezone.now() - timedelta(days=30)
+        recent = (task_model.objects.filter(template=OuterRef("pk"), created_at__gte=since)
+                  .order_by().values("template").annotate(n=Count("pk")).values("n"))
+        return super().get_queryset(request).annotate(
+            _tasks_30d=Coalesce(Subquery(recent, output_field=IntegerField()), 0))
+
+    @display(description=_("tasks (30 days)"), ordering="_tasks_30d")
+    def tasks_30d(self, obj: MessageTemplate) -> int:
+        return getattr(obj, "_tasks_30d", 0)
+
+    @display(description=_("tasks created"))
+    def usage(self, obj: MessageTemplate) -> str:
+        if not obj.pk:
+            return "-"
+        counts = console.usage_counts(obj)
+        task_model = apps.get_model("tasks_app", "MessageTask")
+        tasks = reverse(f"admin:tasks_app_{task_model._meta.model_name}_changelist")
+        return format_html(
+            '{}: <b>{}</b> &middot; {}: <b>{}</b> &middot; {}: <b>{}</b> &middot; '
+            '<a class="text-primary-600 dark:text-primary-500" href="{}?template__id__exact={}">'
+            '{}</a>',
+            _("last 24 hours"), counts["24h"], _("7 days"), counts["7d"], _("30 days"),
+            counts["30d"], tasks, obj.pk, _("Open its tasks"))
+
+    @display(description=_("changes since the last version"))
+    def draft_changes(self, obj: MessageTemplate) -> str:
+        if not obj.pk:
+            return "-"
+        latest = (TemplateVersion.objects.filter(template=obj, version=obj.version).first()
+                  if obj.version else None)
+        prefetch_related_objects([obj], "contents")
+        lines = console.diff_lines(
+            console.version_snapshot(latest) if latest else None, console.draft_snapshot(obj),
+            old_name=f"v{latest.version}" if latest else "", new_name="draft")
+        return render_diff(lines, _("The draft is the same as the published version."))
 
     @display(description=_("status"), ordering="status", label=STATE_COLORS)
     def status_label(self, obj: MessageTemplate):
@@ -225,27 +286,43 @@ class MessageTemplateAdmin(ModelAdmin):
 
     @display(description=_("rendered draft"))
     def preview(self, obj: MessageTemplate) -> str:
-        if not obj.pk:
-            return _("Save the template to preview it.")
-        # One query: preview_template reads template.contents from this cache.
-        prefetch_related_objects([obj], "contents")
-        rows = []
-        for content in obj.contents.all():
-            title = content.channel + (f" / {content.locale}" if content.locale else "")
-            try:
-                out = preview_template(template=obj, params=None, channel=content.channel,
-                                       locale=content.locale)
-            except APIError as exc:
-                rows.append((title, "text-red-600 dark:text-red-500", exc.message))
-                continue
-            text = "\n\n".join(part for part in (out["subject"], out["body"],
-                                                 out["body_html"]) if part)
-            rows.append((title, "", text))
-        if not rows:
-            return "-"
-        return format_html_join(
-            "", '<div class="mb-3"><div class="font-semibold">{}</div>'
-                '<pre class="whitespace-pre-wrap {}">{}</pre></div>', rows)
+        """Rendered here with the stored draft, then re-rendered live from the form as the
+        operator types (htmx posts the unsaved form to the live-preview view)."""
+        stored = ""
+        if obj.pk:
+            prefetch_related_objects([obj], "contents")
+            stored = render_to_string(PREVIEW_TEMPLATE,
+                                      {"preview": console.preview_stored(obj)})
+        url = reverse("admin:templates_app_messagetemplate_live_preview")
+        if obj.pk:
+            url += f"?object_id={obj.pk}"
+        return format_html(
+            '<div id="live-preview" hx-post="{}" hx-include="closest form" hx-target="this" '
+            'hx-swap="innerHTML" hx-trigger="input changed delay:600ms from:closest form, '
+            'change from:closest form{}">{}</div>',
+            url, "" if obj.pk else ", load", stored)
+
+    def get_urls(self):
+        return [
+            path("live-preview/", self.admin_site.admin_view(self.live_preview_view),
+                 name="templates_app_messagetemplate_live_preview"),
+            *super().get_urls(),
+        ]
+
+    def live_preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The preview of the contents as typed (not saved). Problems are shown inline:
+        a broken template, bad JSON or params that miss the schema never give a 500."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        object_id = request.GET.get("object_id", "")
+        typed = any(console.contents_from_form(request.POST)) or "sample_params" in request.POST
+        if request.method == "POST" and typed:
+            preview = console.preview_from_form(request.POST, user=request.user)
+        elif object_id.isdigit() and (template := self.get_object(request, object_id)):
+            preview = console.preview_stored(template, user=request.user)
+        else:
+            preview = console.Preview()
+        return TemplateResponse(request, PREVIEW_TEMPLATE, {"preview": preview})
 
     def get_inlines(self, request, obj):
         if obj is None:
@@ -341,6 +418,14 @@ class TemplateVersionAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_select_related = ("template",)
     search_fields = ("template__code", "published_by")
     date_hierarchy = "created_at"
-    fields = ("template", "version", "category", "published_by", "created_at",
+    fields = ("template", "version", "category", "published_by", "created_at", "changes",
               "params_schema", "contents", "settings")
     readonly_fields = fields
+
+    @display(description=_("changes since the previous version"))
+    def changes(self, obj: TemplateVersion) -> str:
+        before = console.previous_version(obj)
+        lines = console.diff_lines(
+            console.version_snapshot(before) if before else None, console.version_snapshot(obj),
+            old_name=f"v{before.version}" if before else "", new_name=f"v{obj.version}")
+        return render_diff(lines, _("Same as the previous version."))

@@ -377,7 +377,7 @@ def test_a_transition_the_state_does_not_allow_is_reported(admin_client, objs):
 def test_task_page_shows_timeline_deliveries_and_counts(admin_client, objs):
     task = objs[MessageTask]
     page = admin_client.get(url(MessageTask, "change", task.pk)).content.decode()
-    assert 'data-inline-type="timeline"' in page
+    assert "data-timeline" in page and "data-diagram" in page
     assert "planned 3 deliveries" in page and "pipeline" in page
     assert page.index("initialized") < page.index("planned 3 deliveries")
     for delivery in (objs[DeliveryRecord], objs["deferred"], objs["failed"]):
