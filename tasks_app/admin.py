@@ -58,7 +58,7 @@ from .models import (
     TaskEvent,
     TaskState,
 )
-from .operations import STAFF_PREFIX, release_deferred_now, retry_failed, send_test
+from .operations import STAFF_PREFIX, release_deferred_now, retry_failed, retryable, send_test
 from .services import cancel_task, create_api_key
 
 
@@ -442,7 +442,7 @@ class MessageTaskAdmin(ModelAdmin):
             "cancel_action": task.state not in TERMINAL_TASK_STATES,
             "retry_action": task.state in (TaskState.PUSHING, TaskState.COMPLETED,
                                            TaskState.FAILED)
-            and deliveries.filter(state=DeliveryState.FAILED).exists(),
+            and retryable(task).exists(),
             "release_action": task.state == TaskState.SCHEDULED or (
                 task.state == TaskState.PUSHING
                 and deliveries.filter(state=DeliveryState.DEFERRED).exists()),

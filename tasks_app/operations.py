@@ -39,7 +39,7 @@ class RetryResult:
     new_task: bool
 
 
-def _retryable(task: MessageTask):
+def retryable(task: MessageTask):
     """Failed deliveries of `task` that no retry delivery points at yet."""
     retried = DeliveryRecord.objects.filter(parent=OuterRef("pk"), kind=DeliveryKind.PRIMARY)
     return (DeliveryRecord.objects.filter(task=task, state=DeliveryState.FAILED)
@@ -72,7 +72,7 @@ def retry_failed(*, task: MessageTask, by: str = "") -> RetryResult:
             raise APIError(_("A task in state '%(state)s' has no deliveries to retry.")
                            % {"state": task.state}, code="invalid_transition",
                            status_code=409, details={"state": task.state})
-        failed = list(_retryable(task))
+        failed = list(retryable(task))
         if not failed:
             raise APIError(_("No failed delivery is waiting for a retry."),
                            code="nothing_to_retry", status_code=409)
