@@ -113,14 +113,16 @@ def _split_channels(version: TemplateVersion, channels: list[str]) -> tuple[list
     return person, group
 
 
-def fan_out(task_id: str, *, chunk: int | None = None) -> dict[str, int]:
-    """Create the deliveries of an audience task chunk by chunk, then plan it."""
+def fan_out(task_id: str, *, chunk: int | None = None, max_chunks: int | None = None
+            ) -> dict[str, int]:
+    """Create the deliveries of an audience task chunk by chunk, then plan it. With
+    `max_chunks`, stop after that many (a later call resumes from the saved cursor)."""
     from .services import MAX_MENTIONS, _build_deliveries
     from .tasks import plan_task_job
 
     size = chunk or settings.MSGCENTER["FAN_OUT_CHUNK"]
     chunks = 0
-    while True:
+    while max_chunks is None or chunks < max_chunks:
         with transaction.atomic():
             task = (MessageTask.objects.select_for_update(of=("self",))
                     .select_related("template", "template_version")
@@ -156,3 +158,4 @@ def fan_out(task_id: str, *, chunk: int | None = None) -> dict[str, int]:
             logger.info("fan-out of %s: %d chunks", task_id, chunks)
             return {"chunks": chunks, "recipients": task.recipient_count,
                     "deliveries": task.delivery_count}
+    return {"chunks": chunks}
