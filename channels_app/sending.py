@@ -259,16 +259,22 @@ def write_results(channel: str, deliveries: list[DeliveryRecord],
     return counts
 
 
-def enqueue_chunk(channel: str, ids: list[int], *, countdown: float | None = None) -> None:
+# Broker priorities (0 is served first; see CELERY_BROKER_TRANSPORT_OPTIONS).
+PRIORITIES = {"high": 0, "normal": 3, "low": 6}
+
+
+def enqueue_chunk(channel: str, ids: list[int], *, countdown: float | None = None,
+                  priority: str = "normal") -> None:
     """Push one chunk of delivery ids to the channel's queue."""
     from .tasks import send_chunk_task
 
     kind = get_channel(channel)
     queue = kind.queue if kind else "send_webhook"
-    send_chunk_task.apply_async(args=[channel, ids], queue=queue, countdown=countdown)
+    send_chunk_task.apply_async(args=[channel, ids], queue=queue, countdown=countdown,
+                                priority=PRIORITIES.get(priority, PRIORITIES["normal"]))
 
 
-def enqueue_ids(channel: str, ids: list[int]) -> None:
+def enqueue_ids(channel: str, ids: list[int], *, priority: str = "normal") -> None:
     size = _conf("SEND_CHUNK_SIZE")
     for start in range(0, len(ids), size):
-        enqueue_chunk(channel, ids[start:start + size])
+        enqueue_chunk(channel, ids[start:start + size], priority=priority)

@@ -172,7 +172,13 @@ else:
     # Above the longest task (a send chunk with retries stays well under this).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        # Message priorities (0 first): a verification code never waits behind a campaign
+        # in the same queue. Task priority high/normal/low -> 0/3/6.
+        "priority_steps": [0, 3, 6, 9],
+        "queue_order_strategy": "priority",
+        "sep": ":",
     }
+CELERY_TASK_DEFAULT_PRIORITY = 3
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -168,7 +168,9 @@ def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
                 not_before=None, lease_until=now + lease)
             for d in go:
                 by_channel[d.channel].append(d.pk)
-        transaction.on_commit(lambda: [enqueue_ids(ch, ids) for ch, ids in by_channel.items()])
+        priority = ctx.task.priority
+        transaction.on_commit(lambda: [enqueue_ids(ch, ids, priority=priority)
+                                       for ch, ids in by_channel.items()])
 
 
 def release_deliveries(batch: list[DeliveryRecord], now: datetime | None = None

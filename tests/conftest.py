@@ -137,9 +137,11 @@ class Workers:
             proc = self.procs.pop(name)
             proc.terminate()
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
+                subprocess.run(["pkill", "-9", "-P", str(proc.pid)], check=False)
                 proc.kill()
+                proc.wait(timeout=10)
 
 
 def purge_broker() -> None:
