@@ -28,6 +28,88 @@ class MessageRequestSerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(max_length=200, required=False, allow_blank=False)
 
 
+# --- response shapes (for the OpenAPI document; the views build plain dicts) -------------
+
+class TaskSummarySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    state = serializers.CharField()
+    template = serializers.CharField()
+    template_version = serializers.IntegerField()
+    recipients = serializers.IntegerField()
+    deliveries = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    send_at = serializers.DateTimeField(allow_null=True)
+
+
+class TaskEventSerializer(serializers.Serializer):
+    to = serializers.CharField()
+    at = serializers.DateTimeField()
+    by = serializers.CharField()
+    note = serializers.CharField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField()
+        return fields
+
+
+class TaskDetailSerializer(TaskSummarySerializer):
+    channels = serializers.ListField(child=serializers.CharField())
+    priority = serializers.CharField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    counts = serializers.DictField(child=serializers.IntegerField())
+    events = TaskEventSerializer(many=True)
+
+
+class TaskStateSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    state = serializers.CharField()
+
+
+class DeliveryItemSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    recipient = serializers.CharField(allow_null=True)
+    channel = serializers.CharField()
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    reason = serializers.CharField()
+    address = serializers.CharField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+    provider_message_id = serializers.CharField()
+    not_before = serializers.DateTimeField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+
+
+class DeliveryPageSerializer(serializers.Serializer):
+    results = DeliveryItemSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class InboxItemSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    task = serializers.CharField()
+    template = serializers.CharField()
+    subject = serializers.CharField()
+    body = serializers.CharField()
+    extra = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField(allow_null=True)
+
+
+class InboxPageSerializer(serializers.Serializer):
+    unread = serializers.IntegerField()
+    results = InboxItemSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class MarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField()
+
+
 def task_summary(task) -> dict:
     return {
         "id": str(task.pk),
@@ -44,8 +126,8 @@ def task_summary(task) -> dict:
 class MessagesView(APIView):
     required_scope = "send"
 
-    @extend_schema(request=MessageRequestSerializer, responses={202: OpenApiTypes.OBJECT,
-                                                                200: OpenApiTypes.OBJECT})
+    @extend_schema(request=MessageRequestSerializer,
+                   responses={202: TaskSummarySerializer, 200: TaskSummarySerializer})
     def post(self, request):
         if not isinstance(request.data, dict):
             raise InvalidRequest("The body must be a JSON object.")
@@ -71,6 +153,7 @@ class MessagesView(APIView):
 class MessageDetailView(APIView):
     required_scope = "send"
 
+    @extend_schema(responses=TaskDetailSerializer)
     def get(self, request, task_id):
         task = services.get_task(task_id)
         events = [
@@ -91,6 +174,7 @@ class MessageDetailView(APIView):
 class MessageCancelView(APIView):
     required_scope = "send"
 
+    @extend_schema(request=None, responses=TaskStateSerializer)
     def post(self, request, task_id):
         task = services.cancel_task(task=services.get_task(task_id),
                                     by=getattr(request.user, "name", ""))
@@ -146,7 +230,8 @@ class DeliveryCursor(CursorPagination):
 class MessageDeliveriesView(APIView):
     required_scope = "send"
 
-    @extend_schema(parameters=[OpenApiParameter("state", str), OpenApiParameter("channel", str),
+    @extend_schema(responses=DeliveryPageSerializer,
+                   parameters=[OpenApiParameter("state", str), OpenApiParameter("channel", str),
                                OpenApiParameter("cursor", str)])
     def get(self, request, task_id):
         task = services.get_task(task_id)
@@ -183,7 +268,8 @@ def inbox_item(d: DeliveryRecord) -> dict:
 class InboxView(APIView):
     required_scope = "send"
 
-    @extend_schema(parameters=[OpenApiParameter("unread", bool), OpenApiParameter("page", int)])
+    @extend_schema(responses=InboxPageSerializer,
+                   parameters=[OpenApiParameter("unread", bool), OpenApiParameter("page", int)])
     def get(self, request, external_id):
         recipient = services.get_recipient(external_id)
         unread_only = request.query_params.get("unread", "").lower() in {"1", "true", "yes"}
@@ -200,6 +286,7 @@ class InboxView(APIView):
 class InboxReadView(APIView):
     required_scope = "send"
 
+    @extend_schema(request=None, responses=InboxItemSerializer)
     def post(self, request, external_id, delivery_id):
         recipient = services.get_recipient(external_id)
         item = services.mark_read(recipient=recipient, delivery_id=delivery_id)
@@ -209,6 +296,7 @@ class InboxReadView(APIView):
 class InboxReadAllView(APIView):
     required_scope = "send"
 
+    @extend_schema(request=None, responses=MarkedSerializer)
     def post(self, request, external_id):
         recipient = services.get_recipient(external_id)
         return Response({"marked": services.mark_all_read(recipient=recipient)})
