@@ -46,5 +46,15 @@ messages: install
 	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var
 	$(PY) manage.py compilemessages --ignore=.venv
 
+# Benchmarks (bench/README.md): start their own database, sinks, gunicorn and workers.
+# Never part of `make test`. BENCH_ARGS passes options, e.g. BENCH_ARGS="--only email".
+bench: install
+	bash bench/setup.sh
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-quick: install
+	bash bench/setup.sh
+	$(PY) -m bench.run --quick $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var
