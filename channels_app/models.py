@@ -228,3 +228,32 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on #{self.delivery_id}"
+
+
+class DeliveryStat(models.Model):
+    """Hourly rollup of deliveries for the dashboard (channels_app.rollup keeps it): per
+    hour of creation, channel and template, how many reached each stage. A beat tick
+    recomputes the recent hours, so the dashboard reads a few thousand rows, not millions."""
+
+    hour = models.DateTimeField(_("hour"))
+    channel = models.CharField(_("channel"), max_length=30)
+    # The template of the delivery's task (an id, not a key: no link back to tasks).
+    template_id = models.BigIntegerField(_("template id"))
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    read = models.PositiveIntegerField(default=0)
+    clicked = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["hour", "channel", "template_id"],
+                                               name="uniq_delivery_stat")]
+        verbose_name = _("delivery statistic")
+        verbose_name_plural = _("delivery statistics")
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.channel} t{self.template_id}"

@@ -284,4 +284,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": MSGCENTER["SWEEP_STUCK_SECONDS"],
         "options": {"queue": "dispatch", "expires": MSGCENTER["SWEEP_STUCK_SECONDS"] * 2},
     },
+    # The dashboard's hourly rollup (channels_app.rollup).
+    "rollup-stats": {
+        "task": "channels.rollup_stats",
+        "schedule": 60.0,
+        "options": {"queue": "dispatch", "expires": 120},
+    },
 }

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from channels_app import rollup
 from channels_app.models import (
     ChannelAccount,
     DeliveryKind,
@@ -385,6 +386,7 @@ def seed_dashboard(n_tasks: int = 3, suffix: str = "") -> dict:
                                      channels=["inapp"], created_at=now - dt.timedelta(days=3))
     DeliveryRecord.objects.create(task=old, recipient=ann, channel="inapp", state="failed",
                                   created_at=old.created_at, error="old error")
+    rollup.refresh(since=now - dt.timedelta(days=30))
     return {"template": template, "other": other}
 
 
