@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -184,6 +184,36 @@ def _log_attempt(d: DeliveryRecord, r: SendResult, route: Route | None) -> None:
     }][-20:]
 
 
+def update_rows(rows: list[DeliveryRecord], fields: list[str]) -> None:
+    """Write each row's own values of `fields`: `bulk_update`, but on PostgreSQL as one
+    `UPDATE ... FROM (VALUES ...)` per 1,000 rows instead of a CASE per row and field,
+    whose building cost most of a chunk's time."""
+    if not rows:
+        return
+    connection = connections[DeliveryRecord.objects.db]
+    if connection.vendor != "postgresql":
+        DeliveryRecord.objects.bulk_update(rows, fields, batch_size=500)
+        return
+    meta = DeliveryRecord._meta
+    columns = [meta.get_field(name) for name in fields]
+    names = ", ".join(["id", *(c.column for c in columns)])
+    assign = ", ".join(f"{c.column} = v.{c.column}" for c in columns)
+    row_sql = "(" + ", ".join(["%s::bigint", *(f"%s::{c.db_type(connection)}"
+                                                for c in columns)]) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start:start + 1000]
+            params: list[Any] = []
+            for row in chunk:
+                params.append(row.pk)
+                params.extend(c.get_db_prep_save(getattr(row, c.attname), connection)
+                              for c in columns)
+            cursor.execute(
+                f"UPDATE {meta.db_table} AS t SET {assign} "
+                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({names}) "
+                "WHERE t.id = v.id", params)
+
+
 def write_results(channel: str, deliveries: list[DeliveryRecord],
                   results: dict[int, tuple[SendResult, Route | None]],
                   limited: set[int] | None = None) -> dict[str, int]:
@@ -211,9 +241,8 @@ def write_results(channel: str, deliveries: list[DeliveryRecord],
             delay = max(backoff_seconds(d.attempts), r.retry_after or 0)
             retry[round(delay, 1)].append(d.pk)
     with transaction.atomic():
-        DeliveryRecord.objects.bulk_update(
-            deliveries, ["attempt_log", "account", "provider", "provider_message_id", "error"],
-            batch_size=500)
+        update_rows(deliveries,
+                    ["attempt_log", "account", "provider", "provider_message_id", "error"])
         sending = DeliveryRecord.objects.filter(state=DeliveryState.SENDING)
         if sent or delivered:
             bulk_transition(sending.filter(id__in=sent + delivered), DeliveryRecord.mark_sent,
