@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app.models import DeliveryKind, DeliveryRecord, DeliveryState
-from channels_app.sending import enqueue_ids
+from channels_app.sending import enqueue_ids, update_rows
 from channels_app.transitions import bulk_transition
 from templates_app.rendering import RenderError, render_content
 
@@ -161,7 +161,7 @@ def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
                 id__in=ids, state=DeliveryState.DEFERRED).exclude(not_before=until).update(
                 not_before=until)
         if go:
-            DeliveryRecord.objects.bulk_update(go, ["content"], batch_size=500)
+            update_rows(go, ["content"])
             ids = [d.pk for d in go]
             counts["queued"] += bulk_transition(
                 pending.filter(id__in=ids), DeliveryRecord.enqueue, queued_at=now,
