@@ -402,4 +402,5 @@ def build_context(request: HttpRequest) -> dict[str, Any]:
 
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
     context.update(build_context(request))
+    context["title"] = _("Delivery dashboard")
     return context

@@ -361,7 +361,6 @@ class MessageTaskAdmin(ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "template", "template_version", "client", "state",
                            "priority", "send_at", "created_by")}),
-        (_("Lifecycle and timeline"), {"fields": ("lifecycle",)}),
         (_("Deliveries"), {"fields": ("channels", "audience", "recipient_count",
                                       "delivery_count", "delivery_summary")}),
         (_("Params"), {"fields": ("params", "recipient_params")}),
@@ -369,11 +368,20 @@ class MessageTaskAdmin(ModelAdmin):
         (_("Times"), {"fields": ("created_at", "finished_at")}),
     )
     readonly_fields = ("id", "template", "template_version", "client", "state", "priority",
-                       "send_at", "created_by", "lifecycle", "channels", "audience", "recipient_count",
+                       "send_at", "created_by", "channels", "audience", "recipient_count",
                        "delivery_count", "delivery_summary", "params", "recipient_params",
                        "idempotency_key", "request_hash", "created_at", "finished_at")
     inlines = [DeliveryInline]
     actions_detail = ["retry_action", "release_action", "cancel_action"]
+    # The lifecycle diagram and timeline, full width above the tabs.
+    change_form_before_template = "admin/tasks_app/messagetask/lifecycle_panel.html"
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="",
+                           obj=None):
+        if obj is not None:
+            context["lifecycle"] = self.lifecycle(obj)
+        return super().render_change_form(request, context, add=add, change=change,
+                                          form_url=form_url, obj=obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -404,8 +412,13 @@ class MessageTaskAdmin(ModelAdmin):
     @display(description=_("lifecycle"))
     def lifecycle(self, obj: MessageTask) -> str:
         events = list(obj.events.all())
+        labels = dict(TaskState.choices)
+        timeline = [{"to_state": e.to_state, "from": labels.get(e.from_state, e.from_state),
+                     "to": labels.get(e.to_state, e.to_state), "note_only":
+                     e.from_state == e.to_state, "at": e.at, "by": e.by, "note": e.note}
+                    for e in events]
         return render_to_string("admin/tasks_app/messagetask/lifecycle.html", {
-            "diagram": console.diagram(obj.state, events), "events": events})
+            "diagram": console.diagram(obj.state, events), "events": timeline})
 
     @display(description=_("deliveries per state"))
     def delivery_summary(self, obj: MessageTask) -> str:

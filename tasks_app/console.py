@@ -10,16 +10,17 @@ from .models import TaskState
 
 BOX_W, BOX_H = 112, 34
 
-# Box centres on a 700 x 250 canvas: the main line left to right, `scheduled` below it,
-# `cancelled` above, the two ends on the right.
+WIDTH, HEIGHT = 620, 230
+# Box centres: the main line left to right, `scheduled` below it, `cancelled` above, the
+# two ends on the right.
 POSITIONS: dict[str, tuple[int, int]] = {
-    TaskState.INITIALIZED: (70, 125),
-    TaskState.TASKED: (220, 125),
-    TaskState.SCHEDULED: (300, 215),
-    TaskState.PUSHING: (400, 125),
-    TaskState.COMPLETED: (610, 65),
-    TaskState.FAILED: (610, 185),
-    TaskState.CANCELLED: (300, 30),
+    TaskState.INITIALIZED: (62, 115),
+    TaskState.TASKED: (205, 115),
+    TaskState.SCHEDULED: (275, 200),
+    TaskState.PUSHING: (350, 115),
+    TaskState.COMPLETED: (555, 55),
+    TaskState.FAILED: (555, 175),
+    TaskState.CANCELLED: (275, 28),
 }
 
 EDGES: list[tuple[str, str]] = [
@@ -87,5 +88,5 @@ def diagram(state: str, events: list[Any]) -> dict[str, Any]:
                           x2=round(x2, 1), y2=round(y2, 1), taken=(source, target) in taken))
     # Taken edges last, so they are drawn over the others.
     edges.sort(key=lambda e: e.taken)
-    return {"nodes": nodes, "edges": edges, "width": 700, "height": 250,
+    return {"nodes": nodes, "edges": edges, "width": WIDTH, "height": HEIGHT,
             "box_w": BOX_W, "box_h": BOX_H}

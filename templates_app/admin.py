@@ -226,12 +226,13 @@ class MessageTemplateAdmin(ModelAdmin):
                     "updated_at")
     list_filter = ("status", "category")
     search_fields = ("code", "name")
-    readonly_fields = ("status", "version", "preview", "usage", "draft_changes", "created_at",
+    readonly_fields = ("status", "version", "usage", "draft_changes", "created_at",
                        "updated_at")
+    # The live preview sits below the tabs, so it stays in view while contents are edited.
+    change_form_after_template = "admin/templates_app/messagetemplate/live_preview_panel.html"
     fieldsets = (
         (None, {"fields": ("code", "name", "category", "description", "status", "version")}),
         (_("Parameters"), {"fields": ("params_schema", "sample_params")}),
-        (_("Preview with the sample params"), {"fields": ("preview",)}),
         (_("Policies"), {"fields": ("dedup_window_seconds", "daily_cap",
                                     "remind_after_seconds", "remind_channel")}),
         (_("Usage"), {"fields": ("usage",)}),
@@ -299,8 +300,14 @@ class MessageTemplateAdmin(ModelAdmin):
         return format_html(
             '<div id="live-preview" hx-post="{}" hx-include="closest form" hx-target="this" '
             'hx-swap="innerHTML" hx-trigger="input changed delay:600ms from:closest form, '
-            'change from:closest form{}">{}</div>',
-            url, "" if obj.pk else ", load", stored)
+            'change from:closest form, load">{}</div>',
+            url, stored)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="",
+                           obj=None):
+        context["live_preview"] = self.preview(obj or MessageTemplate())
+        return super().render_change_form(request, context, add=add, change=change,
+                                          form_url=form_url, obj=obj)
 
     def get_urls(self):
         return [

@@ -379,7 +379,7 @@ def test_task_page_shows_timeline_deliveries_and_counts(admin_client, objs):
     page = admin_client.get(url(MessageTask, "change", task.pk)).content.decode()
     assert "data-timeline" in page and "data-diagram" in page
     assert "planned 3 deliveries" in page and "pipeline" in page
-    assert page.index("initialized") < page.index("planned 3 deliveries")
+    assert page.index("Initialized &rarr; Tasked") < page.index("planned 3 deliveries")
     for delivery in (objs[DeliveryRecord], objs["deferred"], objs["failed"]):
         assert url(DeliveryRecord, "change", delivery.pk) in page
     deliveries = url(DeliveryRecord, "changelist")

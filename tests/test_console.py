@@ -11,6 +11,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +35,7 @@ from tasks_app.services import finish_task_if_done, send_message
 from templates_app.models import MessageTemplate, TemplateVersion
 from templates_app.services import publish_template, update_template
 from tests import factories
+from tests.console_fixtures import ensure_console_groups
 from tests.servers import Reply
 from tests.test_admin import flash, form_data, url
 
@@ -476,7 +478,12 @@ def test_dashboard_is_cached_briefly(admin_client, settings):
 # --- staff groups ---------------------------------------------------------------------------
 
 @pytest.fixture
-def viewer(client):
+def console_groups(db):
+    ensure_console_groups()
+
+
+@pytest.fixture
+def viewer(client, console_groups):
     user = User.objects.create_user("vera", "vera@example.com", "pw", is_staff=True)
     user.groups.add(Group.objects.get(name="Viewer"))
     client.force_login(user)
@@ -484,14 +491,14 @@ def viewer(client):
 
 
 @pytest.fixture
-def operator(client):
+def operator(client, console_groups):
     user = User.objects.create_user("otto", "otto@example.com", "pw", is_staff=True)
     user.groups.add(Group.objects.get(name="Operator"))
     client.force_login(user)
     return client
 
 
-def test_groups_come_from_a_data_migration():
+def test_groups_come_from_a_data_migration(console_groups):
     viewer = set(Group.objects.get(name="Viewer").permissions.values_list("codename", flat=True))
     assert {"view_messagetemplate", "view_messagetask", "view_deliveryrecord",
             "view_channelaccount", "view_quiethours", "view_interaction"} <= viewer
@@ -540,3 +547,47 @@ def test_operator_publishes_and_edits_quiet_hours_but_not_api_keys(operator):
     from tasks_app.models import ApiClient
 
     assert operator.get(url(ApiClient, "add")).status_code == 403
+
+
+# --- scale: seeding and the rollup ---------------------------------------------------------
+
+def test_seed_deliveries_makes_n_rows_and_fills_the_rollup():
+    from django.core.management import call_command
+
+    from channels_app.models import DeliveryStat
+
+    call_command("seed_deliveries", 600, "--days", "3", "--seed", "7", "--batch", "250")
+    assert DeliveryRecord.objects.count() == 600
+    tasks = MessageTask.objects.count()
+    assert 120 <= tasks < 600
+    assert sum(MessageTask.objects.values_list("delivery_count", flat=True)) == 600
+    assert Interaction.objects.filter(kind=InteractionKind.READ).count() > 0
+    assert DeliveryRecord.objects.filter(state=DeliveryState.FAILED).exclude(
+        attempt_log=[]).exists()
+    totals = DeliveryStat.objects.aggregate(n=Sum("total"), clicked=Sum("clicked"))
+    assert totals["n"] == 600
+    assert totals["clicked"] == Interaction.objects.filter(
+        kind=InteractionKind.CLICKED).values("delivery").distinct().count()
+    data = dashboard.stats(dashboard.Filters(period="7d"))
+    assert sum(r["total"] for r in data["channels"]) == 600
+    call_command("seed_deliveries", 50, "--days", "1")  # again: new rows, same recipients
+    assert DeliveryRecord.objects.count() == 650
+
+
+def test_rollup_tick_recomputes_recent_hours_only():
+    from channels_app.models import DeliveryStat
+    from channels_app.tasks import rollup_stats_task
+
+    seed_dashboard(1)
+    old_hour = DeliveryStat.objects.order_by("hour").first()
+    assert old_hour.hour < timezone.now() - dt.timedelta(days=2)
+    DeliveryRecord.objects.filter(state="deferred").update(state="skipped", reason="cancelled")
+    assert rollup_stats_task() >= 1  # what the beat entry runs
+    recent = DeliveryStat.objects.filter(hour__gte=timezone.now() - dt.timedelta(hours=2))
+    assert sum(recent.values_list("skipped", flat=True)) == 2 + 2
+    assert DeliveryStat.objects.filter(pk=old_hour.pk).exists()  # older hours untouched
+    # Without a tick for a while, the dashboard refreshes the recent hours itself.
+    DeliveryStat.objects.update(updated_at=timezone.now() - dt.timedelta(hours=1))
+    before = timezone.now()
+    dashboard.stats(dashboard.Filters())
+    assert rollup.last_refresh() >= before

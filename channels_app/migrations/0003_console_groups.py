@@ -21,7 +21,8 @@ def create_groups(apps, schema_editor):
     # Permissions are normally created after migrate; the groups need them now.
     for label in APPS:
         config = apps.get_app_config(label)
-        config.models_module = True
+        if not getattr(config, "models_module", None):  # a migration state's app stub
+            config.models_module = True
         create_permissions(config, apps=apps, verbosity=0)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
