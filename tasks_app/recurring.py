@@ -213,21 +213,33 @@ EDITABLE = ("name", "template", "audience", "params", "channels", "crontab", "ti
 
 
 def _check(values: dict[str, Any]) -> dict[str, Any]:
-    """Validate a complete set of values; returns the model fields to store."""
+    """Validate a complete set of values; returns the model fields to store. An enabled
+    send needs a published template and params that fit it; a disabled one only a
+    template that exists (so that a send can be switched off after its template was
+    archived)."""
+    from templates_app.models import MessageTemplate
     from templates_app.services import published_version
 
     from .audiences import check_params, parse_audience
     from .services import _check_channels, _validate_all_params, parse_recipients
 
-    version = published_version(values["template"])
+    enabled = values.get("enabled", True)
+    version = published_version(values["template"]) if enabled else None
+    template = version.template if version else \
+        MessageTemplate.objects.filter(code=values["template"]).first()
+    if template is None:
+        raise APIError(f"Template '{values['template']}' does not exist.",
+                       code="template_not_found", status_code=404,
+                       details={"template": values["template"]})
     channels = values.get("channels") or []
-    if channels:
+    if channels and version:
         _check_channels(version, channels)
     audience = values["audience"]
     params = values.get("params") or {}
     if isinstance(audience, dict) and set(audience) == {"recipients"}:
         specs = parse_recipients(audience["recipients"])
-        _validate_all_params(version, params, specs)
+        if version:
+            _validate_all_params(version, params, specs)
     else:
         try:
             audience = parse_audience(audience)
@@ -235,14 +247,15 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
             raise InvalidRequest(
                 'audience must be {"recipients": [...]}, {"tag": "..."} or {"all": true}.',
                 details={"field": "audience"})
-        check_params(version, params)
+        if version:
+            check_params(version, params)
     try:
         cron = parse_crontab(values["crontab"])
     except ValueError as exc:
         raise InvalidRequest(f"crontab: {exc}.", details={"field": "crontab"})
-    return {"name": values["name"], "template": version.template, "audience": audience,
+    return {"name": values["name"], "template": template, "audience": audience,
             "params": params, "channels": channels, "timezone": values.get("timezone") or "UTC",
-            "enabled": values.get("enabled", True), **cron}
+            "enabled": enabled, **cron}
 
 
 def _unique_name(name: str, exclude: int | None = None) -> None:

@@ -70,11 +70,11 @@ def _data(request: Request) -> dict:
 @extend_schema(tags=["recurring sends"])
 class RecurringSendListView(APIView):
     required_scope = "manage"
+    cursor_ordering = "id"
 
     @extend_schema(responses={200: RecurringSendSerializer(many=True)})
     def get(self, request: Request) -> Response:
         paginator = CursorPage()
-        self.cursor_ordering = "id"
         page = paginator.paginate_queryset(
             RecurringSend.objects.select_related("template"), request, view=self)
         return paginator.get_paginated_response([represent(rs) for rs in page])

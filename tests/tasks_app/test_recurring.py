@@ -169,3 +169,7 @@ def test_a_run_of_an_unpublished_template_is_logged_not_raised(setup):
     out = recurring.run(rs.pk, scheduled_for=utc(2026, 5, 11, 1, 0))
     assert "error" in out and out["key"].endswith("20260511T0900")
     assert MessageTask.objects.count() == 0
+    # It can still be switched off, though its template cannot be sent any more.
+    recurring.update_recurring_send(recurring_send=rs, enabled=False)
+    rs.refresh_from_db()
+    assert rs.enabled is False and rs.periodic_task.enabled is False
