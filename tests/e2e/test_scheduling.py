@@ -106,6 +106,23 @@ def test_send_at_five_seconds_ahead_is_delivered_after_it_and_not_before(
     assert sorted(smtp_server.recipients()) == ["user1@example.com", "user2@example.com"]
 
 
+def test_tag_audience_is_fanned_out_by_a_worker_and_sent(workers, api):
+    from tasks_app.services import upsert_recipient
+
+    factories.published_template(channels=("inapp",))
+    for i in range(30):
+        upsert_recipient(external_id=f"t-{i}", tags=["vip"] if i % 3 == 0 else ["other"])
+    r = api.post("/api/v1/messages", {"template": "order_shipped", "recipients": {"tag": "vip"},
+                                      "params": {"order_no": "TAG"}}, format="json")
+    assert r.status_code == 202 and r.json()["state"] == "tasked"
+    task = wait_task(r.json()["id"])
+    assert task.state == "completed" and task.recipient_count == 10
+    rows = DeliveryRecord.objects.filter(task=task)
+    assert rows.count() == 10 and set(rows.values_list("state", flat=True)) == {"delivered"}
+    assert all(int(x.split("-")[1]) % 3 == 0
+               for x in rows.values_list("recipient__external_id", flat=True))
+
+
 def _seconds_to_next_minute(clock: datetime) -> float:
     nxt = clock.replace(second=0, microsecond=0) + timedelta(minutes=1)
     return (nxt - clock).total_seconds()
