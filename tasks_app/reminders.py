@@ -47,7 +47,8 @@ def schedule(deliveries: list, settings_by_task: dict[Any, dict[str, Any]]) -> i
         rows.append(ReadReminder(delivery_id=d.pk, channel=channel,
                                  due_at=sent_at + timedelta(seconds=after)))
     if rows:
-        ReadReminder.objects.bulk_create(rows, ignore_conflicts=True)
+        with transaction.atomic():  # a savepoint when called inside a transaction
+            ReadReminder.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
 
