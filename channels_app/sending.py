@@ -24,7 +24,7 @@ from .channels import OutboundMessage, SendResult, get_channel
 from .models import DeliveryRecord, DeliveryState
 from .routing import Route, record_failure, record_success, routes_for
 from .signals import deliveries_failed, deliveries_finished, deliveries_sent
-from .transitions import bulk_transition
+from .transitions import bulk_transition, transition_sources, transition_target
 
 logger = logging.getLogger("msgcenter.sending")
 
@@ -188,31 +188,76 @@ def update_rows(rows: list[DeliveryRecord], fields: list[str]) -> None:
     """Write each row's own values of `fields`: `bulk_update`, but on PostgreSQL as one
     `UPDATE ... FROM (VALUES ...)` per 1,000 rows instead of a CASE per row and field,
     whose building cost most of a chunk's time."""
+    if rows and not _values_update(rows, fields):
+        DeliveryRecord.objects.bulk_update(rows, fields, batch_size=500)
+
+
+def transition_rows(rows: list[DeliveryRecord], fields: list[str], *methods: Any,
+                    from_states: list[str] | None = None, **values: Any) -> int:
+    """`update_rows` and `bulk_transition` in one statement: the rows still in a source
+    state of the first transition move to the target of the last one (each step leads
+    into the next), with their own `fields` and the shared `values`. One new row version
+    instead of one per statement. `from_states` narrows the sources. Returns the number
+    of rows moved."""
     if not rows:
-        return
+        return 0
+    target = transition_target(methods[0])
+    for method in methods[1:]:
+        if target not in transition_sources(method):
+            raise ValueError(f"{method.__name__} does not start from {target}")
+        target = transition_target(method)
+    sources = transition_sources(methods[0])
+    if from_states is not None:
+        sources = [str(state) for state in from_states if str(state) in sources]
+    moved = _values_update(rows, fields, sources=sources, target=target, values=values)
+    if moved is None:  # not PostgreSQL: the portable way
+        update_rows(rows, fields)
+        qs = DeliveryRecord.objects.filter(id__in=[r.pk for r in rows])
+        moved = bulk_transition(qs.filter(state__in=sources), methods[0], **values)
+        for method in methods[1:]:
+            bulk_transition(qs, method)
+    return moved
+
+
+def _values_update(rows: list[DeliveryRecord], fields: list[str], *,
+                   sources: list[str] | None = None, target: str = "",
+                   values: dict[str, Any] | None = None) -> int | None:
+    """UPDATE ... FROM (VALUES ...) on PostgreSQL (None elsewhere)."""
     connection = connections[DeliveryRecord.objects.db]
     if connection.vendor != "postgresql":
-        DeliveryRecord.objects.bulk_update(rows, fields, batch_size=500)
-        return
+        return None
     meta = DeliveryRecord._meta
     columns = [meta.get_field(name) for name in fields]
     names = ", ".join(["id", *(c.column for c in columns)])
-    assign = ", ".join(f"{c.column} = v.{c.column}" for c in columns)
+    assign = [f"{c.column} = v.{c.column}" for c in columns]
+    shared: list[Any] = []
+    where, where_params = "", []
+    if target:
+        assign.append("state = %s")
+        shared.append(target)
+        where = f" AND t.state IN ({', '.join(['%s'] * len(sources))})"
+        where_params = list(sources)
+    for name, value in (values or {}).items():
+        field = meta.get_field(name)
+        assign.append(f"{field.column} = %s")
+        shared.append(field.get_db_prep_save(value, connection))
     row_sql = "(" + ", ".join(["%s::bigint", *(f"%s::{c.db_type(connection)}"
                                                 for c in columns)]) + ")"
+    moved = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 1000):
             chunk = rows[start:start + 1000]
-            params: list[Any] = []
+            params: list[Any] = list(shared)
             for row in chunk:
                 params.append(row.pk)
                 params.extend(c.get_db_prep_save(getattr(row, c.attname), connection)
                               for c in columns)
             cursor.execute(
-                f"UPDATE {meta.db_table} AS t SET {assign} "
+                f"UPDATE {meta.db_table} AS t SET {', '.join(assign)} "
                 f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({names}) "
-                "WHERE t.id = v.id", params)
-
+                f"WHERE t.id = v.id{where}", params + where_params)
+            moved += cursor.rowcount
+    return moved
 
 def write_results(channel: str, deliveries: list[DeliveryRecord],
                   results: dict[int, tuple[SendResult, Route | None]],
@@ -240,19 +285,20 @@ def write_results(channel: str, deliveries: list[DeliveryRecord],
             d.error = r.error
             delay = max(backoff_seconds(d.attempts), r.retry_after or 0)
             retry[round(delay, 1)].append(d.pk)
+    fields = ["attempt_log", "account", "provider", "provider_message_id", "error"]
+    by_id = {d.pk: d for d in deliveries}
+    retrying = [by_id[i] for ids in retry.values() for i in ids]
     with transaction.atomic():
-        update_rows(deliveries,
-                    ["attempt_log", "account", "provider", "provider_message_id", "error"])
+        # One statement per outcome writes the results and moves the state together.
         sending = DeliveryRecord.objects.filter(state=DeliveryState.SENDING)
-        if sent or delivered:
-            bulk_transition(sending.filter(id__in=sent + delivered), DeliveryRecord.mark_sent,
-                            sent_at=now, lease_until=None)
-        if delivered:
-            bulk_transition(DeliveryRecord.objects.filter(id__in=delivered),
-                            DeliveryRecord.mark_delivered, delivered_at=now)
-        if failed:
-            bulk_transition(sending.filter(id__in=failed), DeliveryRecord.fail,
-                            failed_at=now, lease_until=None)
+        transition_rows([by_id[i] for i in sent], fields, DeliveryRecord.mark_sent,
+                        sent_at=now, lease_until=None)
+        transition_rows([by_id[i] for i in delivered], fields, DeliveryRecord.mark_sent,
+                        DeliveryRecord.mark_delivered, sent_at=now, delivered_at=now,
+                        lease_until=None)
+        transition_rows([by_id[i] for i in failed], fields, DeliveryRecord.fail,
+                        from_states=[DeliveryState.SENDING], failed_at=now, lease_until=None)
+        update_rows(retrying, fields)
         lease = timedelta(seconds=_conf("SEND_LEASE_SECONDS"))
         if limited:
             # Not an attempt: back to the queue for the bucket to refill.
