@@ -285,15 +285,14 @@ class MessageTemplateAdmin(ModelAdmin):
     def status_label(self, obj: MessageTemplate):
         return obj.status, obj.get_status_display()
 
-    @display(description=_("rendered draft"))
-    def preview(self, obj: MessageTemplate) -> str:
+    def preview(self, obj: MessageTemplate, user=None) -> str:
         """Rendered here with the stored draft, then re-rendered live from the form as the
         operator types (htmx posts the unsaved form to the live-preview view)."""
         stored = ""
         if obj.pk:
             prefetch_related_objects([obj], "contents")
             stored = render_to_string(PREVIEW_TEMPLATE,
-                                      {"preview": console.preview_stored(obj)})
+                                      {"preview": console.preview_stored(obj, user=user)})
         url = reverse("admin:templates_app_messagetemplate_live_preview")
         if obj.pk:
             url += f"?object_id={obj.pk}"
@@ -305,7 +304,7 @@ class MessageTemplateAdmin(ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="",
                            obj=None):
-        context["live_preview"] = self.preview(obj or MessageTemplate())
+        context["live_preview"] = self.preview(obj or MessageTemplate(), user=request.user)
         return super().render_change_form(request, context, add=add, change=change,
                                           form_url=form_url, obj=obj)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.management import call_command
 from django.urls import reverse
 
 from channels_app import rollup
@@ -150,7 +151,8 @@ def test_operator_journey_from_template_to_dashboard(page_for, live_server, work
     assert events.nth(2).get_attribute("data-event") == "completed"
     shot(page, "task")
 
-    # The dashboard draws its charts with the data.
+    # The dashboard draws its charts with the data (plus a day of synthetic traffic).
+    call_command("seed_deliveries", 3000, "--days", "1", "--seed", "5")
     rollup.refresh()
     page.goto(live_server.url + reverse("admin:index") + "?period=24h")
     page.wait_for_function("document.querySelectorAll('canvas.chart').length === 3 && "
@@ -164,9 +166,20 @@ def test_operator_journey_from_template_to_dashboard(page_for, live_server, work
     assert all(s["type"] == "bar" and s["datasets"] >= 1 and s["total"] > 0 for s in sums), sums
     over_time = page.evaluate("Chart.getChart(document.querySelector("
                               "'[data-chart=over-time] canvas')).data.datasets[0].label")
-    assert over_time == "inapp"
-    assert page.locator("[data-kpi=total]").inner_text() == "1"
+    assert over_time == "dingtalk"  # datasets are the channels, in order
+    assert page.locator("[data-kpi=total]").inner_text() == str(DeliveryRecord.objects.count())
     shot(page, "dashboard")
+
+    # A failed delivery shows every attempt with its error.
+    failed = DeliveryRecord.objects.filter(state=DeliveryState.FAILED).first()
+    page.goto(live_server.url + reverse("admin:channels_app_deliveryrecord_change",
+                                        args=[failed.pk]))
+    attempts = page.locator("[data-attempts] tr[data-attempt]")
+    assert attempts.count() == 2
+    assert failed.error in attempts.nth(1).inner_text()
+    attempts.first.scroll_into_view_if_needed()
+    shot(page, "delivery-attempts")
+    page.goto(live_server.url + reverse("admin:index") + "?period=24h")
 
     # Switch to Simplified Chinese from the user menu.
     page.locator("form:has(input[name=language][value=zh-hans]) button").dispatch_event(
