@@ -136,14 +136,15 @@ def test_retry_is_refused_for_a_cancelled_task(db):
 
 # --- release deferred now ------------------------------------------------------------------
 
-def _quiet_now() -> QuietHours:
-    """A window around now in the recipients' zone (the factories use Asia/Shanghai)."""
+def _quiet_now(zone: str = "Asia/Shanghai") -> QuietHours:
+    """A window around now on the clock of `zone` (the factories' recipients live in
+    Asia/Shanghai; a recipient without a zone uses the policy's)."""
     from zoneinfo import ZoneInfo
 
-    now = timezone.now().astimezone(ZoneInfo("Asia/Shanghai"))
+    now = timezone.now().astimezone(ZoneInfo(zone))
     return QuietHours.objects.create(
         name="now", start=(now - dt.timedelta(hours=1)).time().replace(microsecond=0),
-        end=(now + dt.timedelta(hours=2)).time().replace(microsecond=0),
+        end=(now + dt.timedelta(hours=2)).time().replace(microsecond=0), timezone=zone,
         categories=["marketing"], action="defer")
 
 
@@ -591,3 +592,18 @@ def test_rollup_tick_recomputes_recent_hours_only():
     before = timezone.now()
     dashboard.stats(dashboard.Filters())
     assert rollup.last_refresh() >= before
+
+
+def test_a_test_send_ignores_quiet_hours_and_dedup(admin_client):
+    template = factories.published_template(channels=("inapp",), category="marketing",
+                                            sample_params={"order_no": "Q1"})
+    _quiet_now("UTC")  # the staff recipient has no zone: the policy's applies
+    admin = User.objects.get(username="admin")
+    first = send_test(template=template, user=admin)
+    run_in_process(first)
+    second = send_test(template=template, user=admin)
+    run_in_process(second)
+    for task in (first, second):
+        assert task.state == TaskState.COMPLETED
+        assert list(task.deliveries.values_list("state", flat=True)) in (
+            [DeliveryState.SENT], [DeliveryState.DELIVERED])
