@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_app.models import DeliveryKind, DeliveryRecord, DeliveryState
-from channels_app.sending import enqueue_ids, update_rows
+from channels_app.sending import enqueue_ids, transition_rows
 from channels_app.transitions import bulk_transition
 from templates_app.rendering import RenderError, render_content
 
@@ -161,11 +161,10 @@ def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
                 id__in=ids, state=DeliveryState.DEFERRED).exclude(not_before=until).update(
                 not_before=until)
         if go:
-            update_rows(go, ["content"])
-            ids = [d.pk for d in go]
-            counts["queued"] += bulk_transition(
-                pending.filter(id__in=ids), DeliveryRecord.enqueue, queued_at=now,
-                not_before=None, lease_until=now + lease)
+            # The rendered content and the move to `queued` in one statement.
+            counts["queued"] += transition_rows(
+                go, ["content"], DeliveryRecord.enqueue, queued_at=now, not_before=None,
+                lease_until=now + lease)
             for d in go:
                 by_channel[d.channel].append(d.pk)
         priority = ctx.task.priority
