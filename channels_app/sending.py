@@ -19,7 +19,7 @@ from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import ratelimit, tracking
+from . import journal, ratelimit, tracking
 from .channels import OutboundMessage, SendResult, get_channel
 from .models import DeliveryRecord, DeliveryState
 from .routing import Route, record_failure, record_success, routes_for
@@ -106,8 +106,14 @@ def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
     )
     results: dict[int, tuple[SendResult, Route | None]] = {}
     to_send: dict[int | None, list[DeliveryRecord]] = defaultdict(list)
+    # Rows claimed before (their worker died mid-chunk): what the journal says went out
+    # is recorded as sent, not sent again.
+    journaled = journal.already_sent(d.pk for d in deliveries if d.attempts > 1)
     for d in deliveries:
-        if (d.content or {}).get("render_error"):
+        if d.pk in journaled:
+            results[d.pk] = (SendResult(d.pk, ok=True, provider_message_id=journaled[d.pk]),
+                             None)
+        elif (d.content or {}).get("render_error"):
             results[d.pk] = (SendResult(d.pk, ok=False, permanent=True,
                                         error=f"render error: {d.content['render_error']}"), None)
         else:
@@ -145,6 +151,8 @@ def _send_group(channel: str, pinned: int | None, group: list[DeliveryRecord],
             ids_now = ids_now[:allowed]
         if not ids_now:
             break
+        if route.provider.journaled:
+            route.provider.on_result = journal.record
         size = max(1, route.provider.batch_size)
         batch: list[SendResult] = []
         try:

@@ -254,7 +254,10 @@ class SameContentBatching(HTTPProvider):
             for start in range(0, len(same), self.batch_limit):
                 chunk = same[start:start + self.batch_limit]
                 try:
-                    results.update(self.send_same(json.loads(payload_json), chunk))
+                    done = self.send_same(json.loads(payload_json), chunk)
+                    for result in done.values():
+                        self.accepted(result)
+                    results.update(done)
                 except TransportError as exc:
                     for m in chunk:
                         results[m.delivery_id] = SendResult.failure(m.delivery_id, exc)

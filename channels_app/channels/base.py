@@ -8,6 +8,7 @@ per message. Errors say whether a retry can help (`TransportError.permanent`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -95,10 +96,22 @@ class Provider:
     # Messages per send_batch() call; the chunk's claim is renewed between calls, so
     # batch_size x worst-case latency must stay well under MSGCENTER_SEND_LEASE.
     batch_size: ClassVar[int] = 20
+    # Whether a send has effects outside our database (false: in-app, console), i.e.
+    # whether it must be journaled so that a re-claimed chunk does not repeat it.
+    journaled: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any] | None = None, *, account_id: int | None = None):
         self.config = dict(config or {})
         self.account_id = account_id
+        # Called with each SendResult the moment the provider answered (the send journal).
+        self.on_result: Callable[[SendResult], None] | None = None
+
+    def accepted(self, result: SendResult) -> SendResult:
+        """Report one result as soon as it is known; implementations call this per
+        message so that a worker killed mid-batch leaves a trace of what went out."""
+        if self.on_result is not None and result.ok:
+            self.on_result(result)
+        return result
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
@@ -112,7 +125,7 @@ class Provider:
         results = []
         for message in messages:
             try:
-                results.append(self.send(message))
+                results.append(self.accepted(self.send(message)))
             except TransportError as exc:
                 results.append(SendResult.failure(message.delivery_id, exc))
         return results

@@ -12,6 +12,7 @@ class ConsoleProvider(Provider):
     id = "console"
     channel = "*"
     label = "Console sandbox (logs, counts as sent)"
+    journaled = False
     batch_size = 1000
 
     def send(self, message: OutboundMessage) -> SendResult:

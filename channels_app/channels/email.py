@@ -84,8 +84,8 @@ class SMTPProvider(Provider):
                 try:
                     mail, message_id = self._build(message, connection)
                     mail.send(fail_silently=False)
-                    results.append(SendResult(message.delivery_id, ok=True,
-                                              provider_message_id=message_id))
+                    results.append(self.accepted(SendResult(
+                        message.delivery_id, ok=True, provider_message_id=message_id)))
                 except Exception as exc:  # noqa: BLE001
                     err = _classify_smtp(exc)
                     results.append(SendResult.failure(message.delivery_id, err))

@@ -9,6 +9,7 @@ class InAppProvider(Provider):
     id = "inapp"
     channel = "inapp"
     label = "In-app inbox"
+    journaled = False
     batch_size = 10000
 
     def send(self, message: OutboundMessage) -> SendResult:
