@@ -252,6 +252,7 @@ class DeliveryStat(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["hour", "channel", "template_id"],
                                                name="uniq_delivery_stat")]
+        indexes = [models.Index(fields=["template_id", "hour"], name="delivery_stat_template")]
         verbose_name = _("delivery statistic")
         verbose_name_plural = _("delivery statistics")
 

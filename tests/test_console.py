@@ -293,8 +293,10 @@ def test_template_usage_counts(admin_client):
                      params={"order_no": "A1"})
     MessageTask.objects.filter(pk=MessageTask.objects.first().pk).update(
         created_at=timezone.now() - dt.timedelta(days=3))
-    page = admin_client.get(url(MessageTemplate, "changelist")).content.decode()
-    assert "Tasks (30 days)" in page
+    rollup.refresh()
+    response = admin_client.get(url(MessageTemplate, "changelist"))
+    assert "Deliveries (30 days)" in response.content.decode()
+    assert [t._deliveries_30d for t in response.context["cl"].result_list] == [3]
     page = admin_client.get(url(MessageTemplate, "change", template.pk)).content.decode()
     assert "last 24 hours: <b>2</b>" in page and "30 days: <b>3</b>" in page
 
