@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -304,11 +305,36 @@ def _insert_deliveries(rows: list[DeliveryRecord]) -> None:
         return
     fields = [f for f in DeliveryRecord._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    convert = [_db_value(f, connection) for f in fields]
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY {DeliveryRecord._meta.db_table} ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([f.get_db_prep_save(f.pre_save(row, True), connection)
-                                for f in fields])
+                copy.write_row([conv(row) for conv in convert])
+
+
+def _db_value(field: Any, connection: Any):
+    """row -> the field's database value. Most columns repeat a few values over a large
+    audience (None, the task, `now`, empty JSON): those are converted once."""
+    get = operator.attrgetter(field.attname)
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        def get(row, get=get):
+            field.pre_save(row, True)
+            return get(row)
+    cache: dict[Any, Any] = {}
+
+    def convert(row: Any) -> Any:
+        value = get(row)
+        if value is None:
+            return None
+        key = (type(value), value) if isinstance(value, str | int | datetime | uuid.UUID) \
+            else (type(value), "empty") if value in ([], {}) else None
+        if key is None:
+            return field.get_db_prep_save(value, connection)
+        if key not in cache:
+            cache[key] = field.get_db_prep_save(value, connection)
+        return cache[key]
+
+    return convert
 
 
 def _build_deliveries(task: MessageTask, version: TemplateVersion, channels: list[str],
