@@ -22,10 +22,9 @@ def write_task_event(sender, instance: MessageTask, name, source, target, **kwar
 
 @receiver(deliveries_finished)
 def complete_tasks(sender, task_ids, **kwargs) -> None:
-    from .services import finish_task_if_done
+    from .services import finish_tasks_if_done
 
-    for task_id in task_ids:
-        finish_task_if_done(task_id)
+    finish_tasks_if_done(task_ids)
 
 
 @receiver(deliveries_failed)

@@ -69,3 +69,31 @@ def test_transition_rows_refuses_a_chain_the_lifecycle_does_not_allow(template):
     with pytest.raises(ValueError):
         transition_rows([DeliveryRecord(pk=1)], [], DeliveryRecord.enqueue,
                         DeliveryRecord.mark_sent)
+
+
+def test_finish_tasks_if_done_settles_many_tasks_at_once(template):
+    from tasks_app.models import MessageTask
+    from tasks_app.services import finish_tasks_if_done
+
+    factories.recipients(1)
+    tasks = []
+    for _ in range(4):
+        task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
+                               params={"order_no": "1"}, channels=["inapp"])
+        tasks.append(task)
+    for task in tasks[:3]:
+        task.start(by="test")
+        task.save(update_fields=["state"])
+    done, failed, still_open, not_started = tasks
+    DeliveryRecord.objects.filter(task=done).update(state="delivered")
+    DeliveryRecord.objects.filter(task=failed).update(state="failed")
+    DeliveryRecord.objects.filter(task=not_started).update(state="delivered")
+
+    finished = finish_tasks_if_done([t.pk for t in tasks])
+
+    assert {t.pk for t in finished} == {done.pk, failed.pk}
+    states = dict(MessageTask.objects.values_list("pk", "state"))
+    assert [states[t.pk] for t in tasks] == ["completed", "failed", "pushing", "tasked"]
+    assert finish_tasks_if_done([t.pk for t in tasks]) == []
+    events = list(done.events.values_list("to_state", flat=True))
+    assert events == ["tasked", "pushing", "completed"]
