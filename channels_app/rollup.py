@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -27,6 +27,24 @@ def refresh(since: datetime | None = None, now: datetime | None = None) -> int:
     """Recompute the rollup from the hour of `since` (default: REFRESH_HOURS ago)."""
     now = now or timezone.now()
     start = hour_floor((since or now - timedelta(hours=REFRESH_HOURS)).astimezone(UTC))
+    with transaction.atomic():
+        _lock()
+        stats = _compute(start, now)
+        DeliveryStat.objects.filter(hour__gte=start).delete()
+        DeliveryStat.objects.bulk_create(stats, batch_size=2000)
+    return len(stats)
+
+
+LOCK_KEY = 0x6D63_7374  # "mcst": one refresh at a time (the tick and a page view may race)
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def _compute(start: datetime, now: datetime) -> list[DeliveryStat]:
     clicked = Interaction.objects.filter(delivery=OuterRef("pk"), kind=InteractionKind.CLICKED)
     rows = (DeliveryRecord.objects.filter(created_at__gte=start).order_by()
             .annotate(hour=TruncHour("created_at", tzinfo=UTC))
@@ -46,10 +64,7 @@ def refresh(since: datetime | None = None, now: datetime | None = None) -> int:
                           succeeded=r["succeeded"], failed=r["failed"], skipped=r["skipped"],
                           updated_at=now)
              for r in rows]
-    with transaction.atomic():
-        DeliveryStat.objects.filter(hour__gte=start).delete()
-        DeliveryStat.objects.bulk_create(stats, batch_size=2000)
-    return len(stats)
+    return stats
 
 
 STALE_AFTER = timedelta(minutes=5)

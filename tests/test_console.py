@@ -609,3 +609,33 @@ def test_a_test_send_ignores_quiet_hours_and_dedup(admin_client):
         assert task.state == TaskState.COMPLETED
         assert list(task.deliveries.values_list("state", flat=True)) in (
             [DeliveryState.SENT], [DeliveryState.DELIVERED])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rollup_refreshes_racing_each_other_all_succeed():
+    import threading
+
+    from channels_app.models import DeliveryStat
+
+    seed_dashboard(2)
+    errors: list[Exception] = []
+    barrier = threading.Barrier(4)
+
+    def refresh() -> None:
+        try:
+            barrier.wait()
+            rollup.refresh()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    start = rollup.hour_floor(timezone.now() - dt.timedelta(hours=47))
+    recent = DeliveryRecord.objects.filter(created_at__gte=start).count()
+    assert DeliveryStat.objects.filter(hour__gte=start).aggregate(n=Sum("total"))["n"] == recent
