@@ -489,8 +489,11 @@ def finish_tasks_if_done(task_ids: Iterable[Any]) -> list[MessageTask]:
             else:
                 task.fail(by="pipeline", note="no delivery succeeded")
             task.finished_at = now
-            task.save(update_fields=["state", "finished_at"])
             finished.append(task)
+        # The transitions ran (and wrote their events); one UPDATE per outcome saves them.
+        for state in {t.state for t in finished}:
+            MessageTask.objects.filter(pk__in=[t.pk for t in finished if t.state == state]
+                                       ).update(state=state, finished_at=now)
     return finished
 
 def delivery_counts(task: MessageTask) -> dict[str, int]:
