@@ -196,7 +196,7 @@ def update_rows(rows: list[DeliveryRecord], fields: list[str]) -> None:
     """Write each row's own values of `fields`: `bulk_update`, but on PostgreSQL as one
     `UPDATE ... FROM (VALUES ...)` per 1,000 rows instead of a CASE per row and field,
     whose building cost most of a chunk's time."""
-    if rows and not _values_update(rows, fields):
+    if rows and _values_update(rows, fields) is None:
         DeliveryRecord.objects.bulk_update(rows, fields, batch_size=500)
 
 
