@@ -53,6 +53,7 @@ from .models import (
     MessageTask,
     Preference,
     QuietHours,
+    ReadReminder,
     Recipient,
     RecurringSend,
     TaskEvent,
@@ -546,6 +547,40 @@ class TaskEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def task_link(self, obj: TaskEvent) -> str:
         url = change_url(MessageTask(pk=obj.task_id))
         return link(url, str(obj.task_id)[:8])
+
+
+# --- Read reminders ----------------------------------------------------------------
+
+@admin.register(ReadReminder)
+class ReadReminderAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    """Reminders waiting for their time, and what became of them (sent, or not needed
+    because the message was read)."""
+
+    list_display = ("due_at", "state", "channel", "delivery_link", "reminder_link", "done_at")
+    list_display_links = ("due_at",)
+    list_filter = ("state", "channel", ("due_at", RangeDateTimeFilter))
+    list_filter_submit = True
+    show_full_result_count = False
+    paginator = InfinitePaginator
+    search_fields = ("delivery__id",)
+    search_help_text = _("In-app delivery id (exact).")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lstrip("#")
+        if not term:
+            return queryset, False
+        return (queryset.filter(delivery_id=int(term)) if term.isdigit()
+                else queryset.none()), False
+
+    @display(description=_("in-app message"), ordering="delivery")
+    def delivery_link(self, obj: ReadReminder) -> str:
+        return link(change_url(DeliveryRecord(pk=obj.delivery_id)), f"#{obj.delivery_id}")
+
+    @display(description=_("reminder"))
+    def reminder_link(self, obj: ReadReminder) -> str:
+        if not obj.reminder_id:
+            return "-"
+        return link(change_url(DeliveryRecord(pk=obj.reminder_id)), f"#{obj.reminder_id}")
 
 
 # --- Recurring sends ---------------------------------------------------------------

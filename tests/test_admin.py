@@ -28,6 +28,7 @@ from tasks_app.models import (
     MessageTask,
     Preference,
     QuietHours,
+    ReadReminder,
     Recipient,
     RecurringSend,
     TaskEvent,
@@ -36,7 +37,8 @@ from tasks_app.models import (
 from templates_app.models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
 
 SECRET = "s3cr3t-Value-never-shown"
-READ_ONLY = (TemplateVersion, TaskEvent, DeliveryRecord, Interaction, MessageTask)
+READ_ONLY = (TemplateVersion, TaskEvent, DeliveryRecord, Interaction, MessageTask,
+             ReadReminder)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -161,11 +163,14 @@ def objs(db):
     interaction = Interaction.objects.create(delivery=sent, kind=InteractionKind.READ)
     recurring = RecurringSend.objects.create(name="weekly digest", template=template,
                                              audience={"tag": "vip"}, minute="0", hour="9")
+    reminder = ReadReminder.objects.create(delivery=sent, channel="email",
+                                           due_at=now + dt.timedelta(hours=1))
     return {
         ChannelAccount: account, MessageTemplate: template, TemplateVersion: version,
         ApiClient: client, Recipient: recipient, QuietHours: quiet, MessageTask: task,
         TaskEvent: task.events.first(), DeliveryRecord: sent, Interaction: interaction,
         RecurringSend: recurring, "deferred": deferred, "failed": failed,
+        ReadReminder: reminder,
     }
 
 
@@ -177,7 +182,8 @@ OUR_MODELS = [m for m in admin.site._registry if m._meta.app_label in
 
 def test_every_model_of_the_three_apps_is_registered():
     expected = {MessageTemplate, TemplateVersion, Recipient, QuietHours, MessageTask, TaskEvent,
-                RecurringSend, ApiClient, ChannelAccount, DeliveryRecord, Interaction}
+                RecurringSend, ApiClient, ChannelAccount, DeliveryRecord, Interaction,
+                ReadReminder}
     assert expected <= set(OUR_MODELS)
     # The rest are edited inline on their parent's page.
     assert set(OUR_MODELS) - expected == set()
