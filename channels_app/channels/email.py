@@ -1,9 +1,12 @@
 """Email over SMTP through Django's email backend: one connection per chunk, a text
 body with an HTML alternative, the Message-ID kept as the provider message id."""
 
+import base64
 import smtplib
 import socket
-from email.utils import make_msgid
+import uuid
+from email.header import Header
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -26,6 +29,51 @@ def _classify_smtp(exc: Exception) -> TransportError:
         return TransportError(f"SMTP connection error: {exc}")
     return TransportError(f"SMTP error: {exc}")
 
+
+
+def _header(value: str) -> str:
+    """A header value as ASCII: itself when it is, else RFC 2047 encoded words."""
+    value = " ".join(value.splitlines())
+    if value.isascii() and len(value) < 900:
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _ascii_address(value: str) -> str | None:
+    """`value` ready for a header, or None when the address itself is not ASCII (IDNA
+    and friends are left to Django's mail classes)."""
+    name, address = parseaddr(value)
+    if not address or not address.isascii() or "@" not in address:
+        return None
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    body = base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + body
+
+
+def mime_bytes(*, from_email: str, to: str, subject: str, body: str, body_html: str,
+               headers: dict[str, str]) -> bytes | None:
+    """The message as SMTP DATA bytes, built directly: a text part with an HTML
+    alternative, base64 bodies, encoded-word headers. Builds what Django's
+    EmailMultiAlternatives would, at a fraction of its cost (its MIME generator was
+    most of an email's send time). None when an address needs Django's handling."""
+    sender, recipient = _ascii_address(from_email), _ascii_address(to)
+    if sender is None or recipient is None:
+        return None
+    lines = [f"From: {sender}", f"To: {recipient}", f"Subject: {_header(subject)}",
+             f"Date: {formatdate(localtime=settings.EMAIL_USE_LOCALTIME)}", "MIME-Version: 1.0"]
+    lines += [f"{name}: {_header(str(value))}" for name, value in headers.items()]
+    if not body_html:
+        head = "\r\n".join(lines).encode() + b"\r\n"
+        return head + _text_part("plain", body)
+    boundary = f"=_mc_{uuid.uuid4().hex}"  # base64 bodies cannot contain it
+    lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+    sep = f"--{boundary}\r\n".encode()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + sep + _text_part("plain", body) \
+        + sep + _text_part("html", body_html) + f"--{boundary}--\r\n".encode()
 
 @register
 class SMTPProvider(Provider):
@@ -67,6 +115,22 @@ class SMTPProvider(Provider):
             mail.attach_alternative(message.body_html, "text/html")
         return mail, message_id
 
+    def _send_one(self, message: OutboundMessage, connection) -> str:
+        """Send one message on the open connection; return its Message-ID."""
+        from_email = self.config.get("from_email") or settings.DEFAULT_FROM_EMAIL
+        domain = from_email.rpartition("@")[2]
+        message_id = make_msgid(idstring=f"d{message.delivery_id}", domain=domain or None)
+        data = mime_bytes(from_email=from_email, to=message.address,
+                          subject=message.subject.replace("\n", " ").strip(),
+                          body=message.body, body_html=message.body_html,
+                          headers={"Message-ID": message_id, **message.headers})
+        if data is None:
+            mail, message_id = self._build(message, connection)
+            mail.send(fail_silently=False)
+        else:
+            connection.connection.sendmail(parseaddr(from_email)[1], [message.address], data)
+        return message_id
+
     def send(self, message: OutboundMessage) -> SendResult:
         return self.send_batch([message])[0]
 
@@ -82,8 +146,7 @@ class SMTPProvider(Provider):
         try:
             for message in messages:
                 try:
-                    mail, message_id = self._build(message, connection)
-                    mail.send(fail_silently=False)
+                    message_id = self._send_one(message, connection)
                     results.append(self.accepted(SendResult(
                         message.delivery_id, ok=True, provider_message_id=message_id)))
                 except Exception as exc:  # noqa: BLE001
