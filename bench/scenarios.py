@@ -124,7 +124,7 @@ def wait_task_done(task_id: str, timeout: float) -> float:
             return time.perf_counter()
         if time.monotonic() > deadline:
             raise TimeoutError(f"task {task_id} still {state} after {timeout}s")
-        time.sleep(0.02)
+        time.sleep(0.1)
 
 
 def delivery_states(**filters: Any) -> dict[str, int]:
@@ -358,7 +358,7 @@ def wait_no_pushing(timeout: float) -> float:
     while MessageTask.objects.filter(state=TaskState.PUSHING).exists():
         if time.monotonic() > deadline:
             raise TimeoutError("webhook tasks still pushing")
-        time.sleep(0.02)
+        time.sleep(0.1)
     return time.perf_counter()
 
 
