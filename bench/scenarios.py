@@ -104,6 +104,10 @@ def reset_tables(ctx: Ctx) -> None:
     tables = ", ".join(m._meta.db_table for m in (Interaction, DeliveryRecord, TaskEvent,
                                                   MessageTask))
     infra.psql(f"TRUNCATE {tables} CASCADE", ctx.db)
+    # Dedup stamps and daily caps would hold back a repeat to the same recipients.
+    import redis
+
+    redis.Redis(host=infra.REDIS_HOST, port=infra.REDIS_PORT, db=infra.REDIS_DB).flushdb()
 
 
 def post_message(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
