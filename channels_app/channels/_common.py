@@ -195,21 +195,6 @@ def json_list(request) -> list[dict[str, Any]]:
     return data
 
 
-def url_errors(config: dict[str, Any], key: str) -> dict[str, str]:
-    """{key: message} when config[key] is set but is not an http(s) URL."""
-    value = str(config.get(key) or "")
-    if value and urlsplit(value).scheme not in ("http", "https"):
-        return {key: "Must be an http(s) URL."}
-    return {}
-
-
-def integer_errors(config: dict[str, Any], key: str) -> dict[str, str]:
-    value = config.get(key)
-    if value not in (None, "") and not str(value).strip().isdigit():
-        return {key: "Must be a number."}
-    return {}
-
-
 class SameContentBatching(HTTPProvider):
     """Providers whose API sends one content to many recipients per call (DingTalk work
     notices, WeCom app messages, Tencent SMS): messages with identical payloads go out

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from ._common import base_url, call, check_callback_token, json_body, json_list, require, url_errors
+from ._common import base_url, call, check_callback_token, json_body, json_list, require
 from .base import (
     CallbackEvent,
     ConfigError,
@@ -75,9 +75,7 @@ class AliyunSMSProvider(HTTPProvider):
         json.dumps({"code": 0, "msg": "成功"}, ensure_ascii=False),
     )
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {**super().validate_config(config), **url_errors(config, "base_url")}
+    url_keys = ("base_url",)
 
     def rpc(self, action: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """One signed RPC call (POST, form-encoded); returns (HTTP status, JSON body)."""

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -92,6 +93,9 @@ class Provider:
     config_keys: ClassVar[tuple[str, ...]] = ()
     required_keys: ClassVar[tuple[str, ...]] = ()
     secret_keys: ClassVar[tuple[str, ...]] = ()
+    # Keys that, when set, must be http(s) URLs / whole numbers.
+    url_keys: ClassVar[tuple[str, ...]] = ()
+    integer_keys: ClassVar[tuple[str, ...]] = ()
     label: ClassVar[str] = ""
     # Messages per send_batch() call; the chunk's claim is renewed between calls, so
     # batch_size x worst-case latency must stay well under MSGCENTER_SEND_LEASE.
@@ -116,7 +120,13 @@ class Provider:
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
         """Field -> error message for a config that cannot work."""
-        return {key: "This key is required." for key in cls.required_keys if not config.get(key)}
+        errors = {key: "This key is required." for key in cls.required_keys
+                  if not config.get(key)}
+        for key in cls.url_keys:
+            errors.update(url_errors(config, key))
+        for key in cls.integer_keys:
+            errors.update(integer_errors(config, key))
+        return errors
 
     def send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError
@@ -142,6 +152,21 @@ class Provider:
         pass
 
 
+def url_errors(config: dict[str, Any], key: str) -> dict[str, str]:
+    """{key: message} when config[key] is set but is not an http(s) URL."""
+    value = str(config.get(key) or "")
+    if value and urlsplit(value).scheme not in ("http", "https"):
+        return {key: "Must be an http(s) URL."}
+    return {}
+
+
+def integer_errors(config: dict[str, Any], key: str) -> dict[str, str]:
+    value = config.get(key)
+    if value not in (None, "") and not str(value).strip().isdigit():
+        return {key: "Must be a number."}
+    return {}
+
+
 def classify_status(status_code: int) -> bool | None:
     """None: success; True: permanent failure; False: transient failure."""
     if 200 <= status_code < 300:
@@ -149,6 +174,22 @@ def classify_status(status_code: int) -> bool | None:
     if status_code == 429 or status_code >= 500 or status_code == 408:
         return False
     return True
+
+
+def status_error(response: httpx.Response, label: str) -> TransportError | None:
+    """The TransportError an HTTP status means (None for 2xx): 429/408/5xx transient
+    (with Retry-After when given), other 4xx permanent."""
+    verdict = classify_status(response.status_code)
+    if verdict is None:
+        return None
+    retry_after = None
+    if response.status_code == 429:
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+    return TransportError(f"HTTP {response.status_code} from {label}: {response.text[:500]}",
+                          permanent=verdict, retry_after=retry_after)
 
 
 class HTTPProvider(Provider):
@@ -175,19 +216,9 @@ class HTTPProvider(Provider):
             raise TransportError(f"timeout calling {self.id}: {exc}") from exc
         except httpx.TransportError as exc:
             raise TransportError(f"connection error calling {self.id}: {exc}") from exc
-        verdict = classify_status(response.status_code)
-        if verdict is not None:
-            retry_after = None
-            if response.status_code == 429:
-                try:
-                    retry_after = float(response.headers.get("Retry-After", ""))
-                except ValueError:
-                    retry_after = None
-            raise TransportError(
-                f"HTTP {response.status_code} from {self.id}: {response.text[:500]}",
-                permanent=verdict,
-                retry_after=retry_after,
-            )
+        error = status_error(response, self.id)
+        if error is not None:
+            raise error
         return response
 
     def close(self) -> None:

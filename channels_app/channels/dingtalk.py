@@ -17,12 +17,10 @@ from ._common import (
     SameContentBatching,
     base_url,
     call,
-    integer_errors,
     json_body,
     masked_url,
     mention_values,
     require,
-    url_errors,
     with_query,
     with_token,
 )
@@ -77,9 +75,7 @@ class DingTalkRobotProvider(HTTPProvider):
     required_keys = ("webhook_url",)
     secret_keys = ("secret", "webhook_url")
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
+    url_keys = ("webhook_url",)
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         extra = message.extra or {}
@@ -169,13 +165,8 @@ class DingTalkWorkNoticeProvider(SameContentBatching):
     required_keys = ("app_key", "app_secret", "agent_id")
     secret_keys = ("app_secret",)
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {
-            **super().validate_config(config),
-            **integer_errors(config, "agent_id"),
-            **url_errors(config, "base_url"),
-        }
+    url_keys = ("base_url",)
+    integer_keys = ("agent_id",)
 
     @property
     def api(self) -> str:

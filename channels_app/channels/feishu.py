@@ -12,7 +12,7 @@ import time
 from html import escape
 from typing import Any
 
-from ._common import call, json_body, masked_url, require, url_errors
+from ._common import call, json_body, masked_url, require
 from .base import ConfigError, HTTPProvider, OutboundMessage, SendResult, TransportError
 from .registry import register
 
@@ -49,9 +49,7 @@ class FeishuBotProvider(HTTPProvider):
     required_keys = ("webhook_url",)
     secret_keys = ("secret", "webhook_url")
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
+    url_keys = ("webhook_url",)
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         extra = message.extra or {}

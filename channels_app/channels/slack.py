@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import call, masked_url, require, url_errors
-from .base import HTTPProvider, OutboundMessage, SendResult, TransportError, classify_status
+from ._common import call, masked_url, require
+from .base import HTTPProvider, OutboundMessage, SendResult, status_error
 from .registry import register
 
 
@@ -22,9 +22,7 @@ class SlackWebhookProvider(HTTPProvider):
     required_keys = ("webhook_url",)
     secret_keys = ("webhook_url",)
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
+    url_keys = ("webhook_url",)
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         """mrkdwn text: the subject in bold on the first line, then the body, then the
@@ -51,19 +49,9 @@ class SlackWebhookProvider(HTTPProvider):
     def send(self, message: OutboundMessage) -> SendResult:
         (webhook_url,) = require(self, "webhook_url")
         response = call(self, "POST", webhook_url, json=self.payload(message))
-        verdict = classify_status(response.status_code)
-        if verdict is not None:
-            retry_after = None
-            if response.status_code == 429:
-                try:
-                    retry_after = float(response.headers.get("Retry-After", ""))
-                except ValueError:
-                    retry_after = None
-            raise TransportError(
-                f"Slack HTTP {response.status_code}: {response.text[:300]}",
-                permanent=verdict,
-                retry_after=retry_after,
-            )
+        error = status_error(response, "Slack")
+        if error is not None:
+            raise error
         return SendResult(message.delivery_id, ok=True)
 
     def test_connection(self) -> str:

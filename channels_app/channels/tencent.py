@@ -22,7 +22,6 @@ from ._common import (
     json_body,
     json_list,
     require,
-    url_errors,
 )
 from .base import (
     CallbackEvent,
@@ -107,9 +106,7 @@ class TencentSMSProvider(SameContentBatching):
         json.dumps({"result": 0, "errmsg": "OK"}),
     )
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {**super().validate_config(config), **url_errors(config, "base_url")}
+    url_keys = ("base_url",)
 
     def api(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """One signed API call; returns `Response` or raises on `Response.Error`."""

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from typing import Any, ClassVar
 
-from ._common import base_url, call, json_body, require, url_errors
+from ._common import base_url, call, json_body, require
 from .base import (
     CallbackEvent,
     ConfigError,
@@ -59,17 +59,14 @@ class TwilioSMSProvider(HTTPProvider):
     # What the callback endpoint answers once the events are recorded (Twilio wants 2xx).
     callback_ack: ClassVar[tuple[str, str]] = ("text/xml", "<Response/>")
 
+    url_keys = ("base_url", "callback_url", "status_callback")
+
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
         errors = super().validate_config(config)
         if not config.get("from_number") and not config.get("messaging_service_sid"):
             errors["from_number"] = "Set from_number or messaging_service_sid."
-        return {
-            **errors,
-            **url_errors(config, "base_url"),
-            **url_errors(config, "callback_url"),
-            **url_errors(config, "status_callback"),
-        }
+        return errors
 
     @property
     def account_url(self) -> str:

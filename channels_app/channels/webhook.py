@@ -23,6 +23,7 @@ class WebhookProvider(HTTPProvider):
     label = "Signed JSON webhook"
     config_keys = ("url", "secret", "timeout", "headers")
     required_keys = ("url",)
+    url_keys = ("url",)
     secret_keys = ("secret",)
 
     def send(self, message: OutboundMessage) -> SendResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import AccessToken, base_url, call, json_body, require, url_errors, with_token
+from ._common import AccessToken, base_url, call, json_body, require, with_token
 from .base import ConfigError, HTTPProvider, OutboundMessage, SendResult, TransportError
 from .registry import register
 
@@ -55,9 +55,7 @@ class WeChatMPProvider(HTTPProvider):
     required_keys = ("app_id", "app_secret")
     secret_keys = ("app_secret",)
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {**super().validate_config(config), **url_errors(config, "base_url")}
+    url_keys = ("base_url",)
 
     @property
     def api(self) -> str:

@@ -13,12 +13,10 @@ from ._common import (
     SameContentBatching,
     base_url,
     call,
-    integer_errors,
     json_body,
     masked_url,
     mention_values,
     require,
-    url_errors,
     with_token,
 )
 from .base import ConfigError, HTTPProvider, OutboundMessage, SendResult, TransportError
@@ -66,9 +64,7 @@ class WeComRobotProvider(HTTPProvider):
     required_keys = ("webhook_url",)
     secret_keys = ("webhook_url",)
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {**super().validate_config(config), **url_errors(config, "webhook_url")}
+    url_keys = ("webhook_url",)
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         extra = message.extra or {}
@@ -130,13 +126,8 @@ class WeComAppProvider(SameContentBatching):
     required_keys = ("corp_id", "corp_secret", "agent_id")
     secret_keys = ("corp_secret",)
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
-        return {
-            **super().validate_config(config),
-            **integer_errors(config, "agent_id"),
-            **url_errors(config, "base_url"),
-        }
+    url_keys = ("base_url",)
+    integer_keys = ("agent_id",)
 
     @property
     def api(self) -> str:
