@@ -358,6 +358,7 @@ def enqueue_chunk(channel: str, ids: list[int], *, countdown: float | None = Non
 
 
 def enqueue_ids(channel: str, ids: list[int], *, priority: str = "normal") -> None:
-    size = _conf("SEND_CHUNK_SIZE")
+    kind = get_channel(channel)
+    size = (kind.chunk_size if kind else 0) or _conf("SEND_CHUNK_SIZE")
     for start in range(0, len(ids), size):
         enqueue_chunk(channel, ids[start:start + size], priority=priority)

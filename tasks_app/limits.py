@@ -135,13 +135,17 @@ def count_sent(deliveries: Iterable[Any], settings_by_task: dict[Any, dict[str, 
         if window > 0 and template:
             stamps[dedup_key(d, template, content)] = f"{now.timestamp():.3f}"
             stamp_ttl = max(stamp_ttl, window)
-        # Every send counts towards its category, and towards its template when the
-        # template has a cap of its own.
-        ttl = seconds_to_local_midnight(d, now) + 3600
-        keys = [category_cap_key(d, category, now)]
+        # A send counts towards its category when the category has a cap, and towards
+        # its template when the template has a cap of its own; uncapped sends cost nothing.
+        keys = []
+        if int(settings.MSGCENTER.get("DAILY_CAPS", {}).get(category, 0)) > 0:
+            keys.append(category_cap_key(d, category, now))
         cap, scope = daily_cap(version_settings, category)
         if scope == "template" and cap > 0:
             keys.append(cap_key(d, "template", template, category, now))
+        if not keys:
+            continue
+        ttl = seconds_to_local_midnight(d, now) + 3600
         for key in keys:
             amounts[key] = amounts.get(key, 0) + 1
             ttls[key] = ttl

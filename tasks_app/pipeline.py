@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from channels_app.models import DeliveryKind, DeliveryRecord, DeliveryState
 from channels_app.sending import enqueue_ids, transition_rows
+from channels_app.signals import deliveries_finished, deliveries_sent
 from channels_app.transitions import bulk_transition
 from templates_app.rendering import RenderError, render_content
 
@@ -48,6 +49,11 @@ def params_for(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
     return params
 
 
+def _mentions_unsubscribe(content: dict[str, Any]) -> bool:
+    return any("unsubscribe_url" in str(content.get(field) or "")
+               for field in ("subject", "body", "body_html", "extra"))
+
+
 def render_delivery(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
     version = task.template_version
     locale = d.recipient.locale if d.recipient_id else ""
@@ -62,7 +68,10 @@ def render_delivery(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
         return snapshot
     params = params_for(task, d)
     unsubscribe = ""
-    if d.recipient_id and version.category not in TRANSACTIONAL:
+    # The signed link costs a signature per delivery: made for email (its headers) and
+    # for contents that show it, not for every in-app message of a campaign.
+    if d.recipient_id and version.category not in TRANSACTIONAL and (
+            d.channel == "email" or _mentions_unsubscribe(content)):
         unsubscribe = unsubscribe_url(delivery_id=d.pk, recipient_id=d.recipient_id,
                                       category=version.category, channel=d.channel)
     params.setdefault("unsubscribe_url", unsubscribe)
@@ -160,16 +169,36 @@ def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
             counts["deferred"] += DeliveryRecord.objects.filter(
                 id__in=ids, state=DeliveryState.DEFERRED).exclude(not_before=until).update(
                 not_before=until)
-        if go:
+        # In-app: the delivery row is the inbox item, so storing its rendered content
+        # delivers it. Rows that failed to render go the normal way and fail there.
+        inbox = [d for d in go if d.channel == "inapp"
+                 and not (d.content or {}).get("render_error")]
+        stored = {d.pk for d in inbox}
+        queued = [d for d in go if d.pk not in stored]
+        if inbox:
+            counts["delivered"] += transition_rows(
+                inbox, ["content"], DeliveryRecord.enqueue, DeliveryRecord.claim,
+                DeliveryRecord.mark_sent, DeliveryRecord.mark_delivered, queued_at=now,
+                sent_at=now, delivered_at=now, attempts=1, provider="inapp", not_before=None,
+                lease_until=None)
+            # Counted at once (like a sender would after its write), in this transaction.
+            _stored_in_inbox(inbox, {d.task_id for d in inbox})
+        if queued:
             # The rendered content and the move to `queued` in one statement.
             counts["queued"] += transition_rows(
-                go, ["content"], DeliveryRecord.enqueue, queued_at=now, not_before=None,
+                queued, ["content"], DeliveryRecord.enqueue, queued_at=now, not_before=None,
                 lease_until=now + lease)
-            for d in go:
+            for d in queued:
                 by_channel[d.channel].append(d.pk)
         priority = ctx.task.priority
         transaction.on_commit(lambda: [enqueue_ids(ch, ids, priority=priority)
                                        for ch, ids in by_channel.items()])
+
+
+def _stored_in_inbox(rows: list[DeliveryRecord], task_ids: set) -> None:
+    """What a sender does after a send, for in-app rows delivered by planning."""
+    deliveries_sent.send(sender=DeliveryRecord, deliveries=rows)
+    deliveries_finished.send(sender=DeliveryRecord, task_ids=task_ids)
 
 
 def release_deliveries(batch: list[DeliveryRecord], now: datetime | None = None

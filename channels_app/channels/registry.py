@@ -27,6 +27,9 @@ class ChannelKind:
     max_attempts: int = 5
     # The provider used when the channel has no enabled account.
     default_provider: str = "console"
+    # Deliveries per queued chunk (0: MSGCENTER_SEND_CHUNK). In-app sends are database
+    # writes only, so their chunks are large.
+    chunk_size: int = 0
 
     def address_for(self, recipient: Any) -> str:
         """The address of `recipient` (a Recipient or a dict) on this channel, or ''."""
@@ -46,7 +49,7 @@ CHANNELS: dict[str, ChannelKind] = {
     c.kind: c
     for c in (
         ChannelKind("inapp", "In-app inbox", "send_inapp", address_field="external_id",
-                    max_attempts=3, default_provider="inapp"),
+                    max_attempts=3, default_provider="inapp", chunk_size=1000),
         ChannelKind("email", "Email", "send_email", address_field="email"),
         ChannelKind("sms", "SMS", "send_sms", address_field="phone"),
         ChannelKind("dingtalk", "DingTalk", "send_im", address_key="dingtalk", group=True),

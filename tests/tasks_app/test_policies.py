@@ -38,8 +38,10 @@ def people(db):
     return shanghai, london
 
 
-def message(template: str, recipients, order_no: str = "A1", channels=("inapp",),
+def message(template: str, recipients, order_no: str = "A1", channels=("email",),
             **kw) -> MessageTask:
+    """A message on a channel that queues for a sender (in-app deliveries are stored,
+    so delivered, by planning itself)."""
     task, _ = send_message(client=None, template=template, recipients=list(recipients),
                            params={"order_no": order_no}, channels=list(channels), **kw)
     return task
@@ -78,24 +80,24 @@ def test_opt_outs_by_category_and_channel_and_verification_ignores_them(people):
     task = message("news", ["sh", "ld"], channels=("inapp", "email"))
     plan(task)
     assert outcome(task) == {
-        "sh/inapp": ("queued", ""), "sh/email": ("skipped", "opted_out"),
+        "sh/inapp": ("delivered", ""), "sh/email": ("skipped", "opted_out"),
         "ld/inapp": ("skipped", "opted_out"), "ld/email": ("skipped", "opted_out")}
     otp = message("otp", ["sh", "ld"], channels=("inapp", "email"))
     plan(otp)
-    assert {s for s, _ in outcome(otp).values()} == {"queued"}
+    assert {s for s, _ in outcome(otp).values()} == {"queued", "delivered"}
 
 
 # --- quiet hours ------------------------------------------------------------------------
 
 def test_quiet_hours_defer_per_recipient_timezone_then_release_at_window_end(people):
-    factories.published_template("promo", channels=("inapp",), category="marketing")
+    factories.published_template("promo", channels=("email",), category="marketing")
     QuietHours.objects.create(name="night", start=time(22), end=time(8),
                               categories=["marketing"], action="defer")
     night_in_shanghai = utc(2026, 5, 10, 14, 30)  # 22:30 Shanghai, 15:30 London
     with time_machine.travel(night_in_shanghai, tick=False):
         task = message("promo", ["sh", "ld"])
         plan(task)
-    assert outcome(task) == {"sh/inapp": ("deferred", ""), "ld/inapp": ("queued", "")}
+    assert outcome(task) == {"sh/email": ("deferred", ""), "ld/email": ("queued", "")}
     deferred = DeliveryRecord.objects.get(task=task, recipient__external_id="sh")
     assert deferred.not_before == utc(2026, 5, 11, 0, 0)  # 08:00 in Shanghai
     assert MessageTask.objects.get(pk=task.pk).state == "pushing"
@@ -106,23 +108,23 @@ def test_quiet_hours_defer_per_recipient_timezone_then_release_at_window_end(peo
         counts = scheduler.release_due()
         assert counts["deliveries"] == 1 and counts["deliveries_queued"] == 1
         send_queued()
-    assert outcome(task) == {"sh/inapp": ("delivered", ""), "ld/inapp": ("delivered", "")}
+    assert outcome(task) == {"sh/email": ("sent", ""), "ld/email": ("sent", "")}
     assert MessageTask.objects.get(pk=task.pk).state == "completed"
 
 
 def test_quiet_hours_drop_skips_and_the_task_still_completes(people):
-    factories.published_template("promo", channels=("inapp",), category="marketing")
+    factories.published_template("promo", channels=("email",), category="marketing")
     QuietHours.objects.create(name="night", start=time(22), end=time(8),
                               categories=["marketing"], action="drop")
     with time_machine.travel(utc(2026, 5, 10, 14, 30), tick=False):
         task = message("promo", ["sh"])
         plan(task)
-    assert outcome(task) == {"sh/inapp": ("skipped", "quiet_hours_dropped")}
+    assert outcome(task) == {"sh/email": ("skipped", "quiet_hours_dropped")}
     assert MessageTask.objects.get(pk=task.pk).state == "completed"
 
 
 def test_default_quiet_hours_apply_until_an_operator_makes_a_policy(people):
-    factories.published_template("promo", channels=("inapp",), category="marketing")
+    factories.published_template("promo", channels=("email",), category="marketing")
     night = utc(2026, 5, 10, 15, 0)  # 23:00 in Shanghai
     with time_machine.travel(night, tick=False):
         task = message("promo", ["sh"], order_no="D1")
@@ -136,7 +138,7 @@ def test_default_quiet_hours_apply_until_an_operator_makes_a_policy(people):
 
 
 def test_alert_bypasses_quiet_hours_unless_named(people):
-    factories.published_template("ops", channels=("inapp",), category="alert")
+    factories.published_template("ops", channels=("email",), category="alert")
     QuietHours.objects.create(name="all night", start=time(22), end=time(8))
     with time_machine.travel(utc(2026, 5, 10, 15, 0), tick=False):
         task = message("ops", ["sh"], order_no="X1")
@@ -151,7 +153,7 @@ def test_alert_bypasses_quiet_hours_unless_named(people):
 
 def test_release_runs_the_policies_again(people):
     """Opted out during the night: the deferred message is skipped at release."""
-    factories.published_template("promo", channels=("inapp",), category="marketing")
+    factories.published_template("promo", channels=("email",), category="marketing")
     shanghai, _ = people
     with time_machine.travel(utc(2026, 5, 10, 15, 0), tick=False):
         task = message("promo", ["sh"])
@@ -159,14 +161,14 @@ def test_release_runs_the_policies_again(people):
     Preference.objects.create(recipient=shanghai, category="marketing")
     with time_machine.travel(utc(2026, 5, 11, 0, 0, 1), tick=False):
         scheduler.release_due()
-    assert outcome(task) == {"sh/inapp": ("skipped", "opted_out")}
+    assert outcome(task) == {"sh/email": ("skipped", "opted_out")}
     assert MessageTask.objects.get(pk=task.pk).state == "pushing"  # completion is the worker's
 
 
 # --- dedup -------------------------------------------------------------------------------
 
 def test_dedup_window_counts_only_sends_that_went_out(people, no_default_quiet):
-    factories.published_template("news", channels=("inapp",), category="notification",
+    factories.published_template("news", channels=("email",), category="notification",
                                  dedup_window_seconds=600)
     start = utc(2026, 5, 10, 3, 0)
     with time_machine.travel(start, tick=False):
@@ -177,7 +179,7 @@ def test_dedup_window_counts_only_sends_that_went_out(people, no_default_quiet):
         plan(second)
         assert one(second).state == "queued"
         send_queued()
-        assert one(first).state == "delivered" and one(second).state == "delivered"
+        assert one(first).state == "sent" and one(second).state == "sent"
         third = message("news", ["sh"])
         plan(third)
         assert (one(third).state, one(third).reason) == ("skipped", "deduplicated")
@@ -220,7 +222,7 @@ def test_dedup_ignores_the_per_delivery_unsubscribe_link(people, no_default_quie
     from templates_app.services import create_template, publish_template
 
     t = create_template(code="digest", name="Digest", category="notification", contents=[
-        {"channel": "inapp", "subject": "Digest", "body": "Stop: {{ unsubscribe_url }}"}])
+        {"channel": "email", "subject": "Digest", "body": "Stop: {{ unsubscribe_url }}"}])
     publish_template(template=t)
     first = message("digest", ["sh"])
     plan(first)
@@ -234,14 +236,14 @@ def test_dedup_ignores_the_per_delivery_unsubscribe_link(people, no_default_quie
 # --- frequency caps ---------------------------------------------------------------------
 
 def test_category_cap_resets_at_the_recipients_midnight(people, no_default_quiet):
-    factories.published_template("promo", channels=("inapp",), category="marketing")
+    factories.published_template("promo", channels=("email",), category="marketing")
     # 10:00 in Shanghai (UTC+8); the default marketing cap is 3 a day.
     with time_machine.travel(utc(2026, 5, 10, 2, 0), tick=False):
         tasks = [message("promo", ["sh"], order_no=f"P{i}") for i in range(3)]
         for task in tasks:
             plan(task)
         send_queued()
-        assert [one(t).state for t in tasks] == ["delivered"] * 3
+        assert [one(t).state for t in tasks] == ["sent"] * 3
         fourth = message("promo", ["sh"], order_no="P4")
         plan(fourth)
         assert (one(fourth).state, one(fourth).reason) == ("skipped", "frequency_capped")
@@ -261,7 +263,7 @@ def test_category_cap_resets_at_the_recipients_midnight(people, no_default_quiet
 
 
 def test_cap_counts_within_one_batch_and_only_real_sends(people, no_default_quiet):
-    factories.published_template("promo", channels=("inapp",), category="marketing")
+    factories.published_template("promo", channels=("email",), category="marketing")
     with time_machine.travel(utc(2026, 5, 10, 2, 0), tick=False):
         planned = [message("promo", ["sh"], order_no=f"Q{i}") for i in range(4)]
         for task in planned:
@@ -275,9 +277,9 @@ def test_cap_counts_within_one_batch_and_only_real_sends(people, no_default_quie
 
 
 def test_template_cap_overrides_the_category_cap(people, no_default_quiet):
-    factories.published_template("flash", channels=("inapp",), category="marketing",
+    factories.published_template("flash", channels=("email",), category="marketing",
                                  daily_cap=1)
-    factories.published_template("news", channels=("inapp",), category="notification",
+    factories.published_template("news", channels=("email",), category="notification",
                                  daily_cap=2)
     with time_machine.travel(utc(2026, 5, 10, 2, 0), tick=False):
         first = message("flash", ["sh"], order_no="F1")
@@ -291,4 +293,4 @@ def test_template_cap_overrides_the_category_cap(people, no_default_quiet):
         for task in news:
             plan(task)
             send_queued()
-        assert [one(t).state for t in news] == ["delivered", "delivered", "skipped"]
+        assert [one(t).state for t in news] == ["sent", "sent", "skipped"]

@@ -25,7 +25,9 @@ def utc(*args) -> datetime:
 
 @pytest.fixture
 def setup(db):
-    factories.published_template(channels=("inapp",))
+    # Email: planned deliveries wait `queued` for a sender (in-app ones are delivered by
+    # planning itself).
+    factories.published_template(channels=("email",))
     factories.recipients(2)
 
 
@@ -90,15 +92,16 @@ def _make_due_work(n_tasks: int, n_deferred: int) -> tuple[list, list]:
     due = datetime.now(UTC) - timedelta(minutes=1)
     crowd = Recipient.objects.bulk_create(
         [Recipient(external_id=f"c-{i}", name=f"C {i}") for i in range(n_deferred)])
-    rows = [DeliveryRecord(task=carrier, recipient=r, channel="inapp", address=r.external_id,
-                           state="deferred", not_before=due) for r in crowd]
+    rows = [DeliveryRecord(task=carrier, recipient=r, channel="email",
+                           address=f"{r.external_id}@example.com", state="deferred",
+                           not_before=due) for r in crowd]
     DeliveryRecord.objects.bulk_create(rows, batch_size=2000)
     return tasks, [r.pk for r in rows]
 
 
 def test_two_release_due_runs_racing_release_each_row_once(transactional_db):
     assert connection.vendor == "postgresql"
-    factories.published_template(channels=("inapp",))
+    factories.published_template(channels=("email",))
     tasks, deferred = _make_due_work(n_tasks=60, n_deferred=1300)
     later = datetime.now(UTC) + timedelta(days=2)
     barrier = threading.Barrier(2)
