@@ -30,16 +30,33 @@ RECIPIENTS = 5000
 
 
 def seed() -> list[str]:
-    template = create_template(code="bench_admin", name="Bench admin", category="notification",
-                               params_schema={}, contents=[
-                                   {"channel": "inapp", "subject": "Hello", "body": "Hello"}])
+    template = create_template(
+        code="bench_admin",
+        name="Bench admin",
+        category="notification",
+        params_schema={},
+        contents=[{"channel": "inapp", "subject": "Hello", "body": "Hello"}],
+    )
     publish_template(template=template, by="bench")
     version = TemplateVersion.objects.get(template=template)
-    Recipient.objects.bulk_create([Recipient(external_id=f"r{i}", email=f"user{i}@bench.test")
-                                   for i in range(1, RECIPIENTS + 1)])
-    tasks = MessageTask.objects.bulk_create([
-        MessageTask(template=template, template_version=version, channels=["inapp", "email"],
-                    state="completed", created_by="bench") for _ in range(TASKS)])
+    Recipient.objects.bulk_create(
+        [
+            Recipient(external_id=f"r{i}", email=f"user{i}@bench.test")
+            for i in range(1, RECIPIENTS + 1)
+        ]
+    )
+    tasks = MessageTask.objects.bulk_create(
+        [
+            MessageTask(
+                template=template,
+                template_version=version,
+                channels=["inapp", "email"],
+                state="completed",
+                created_by="bench",
+            )
+            for _ in range(TASKS)
+        ]
+    )
     return [str(t.pk) for t in tasks]
 
 
@@ -53,7 +70,8 @@ def grow(task_ids: list[str], upto: int) -> None:
     recipient_min = Recipient.objects.order_by("id").values_list("id", flat=True).first()
     tasks = "ARRAY[" + ",".join(f"'{t}'::uuid" for t in task_ids) + "]"
     with connection.cursor() as cursor:
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             INSERT INTO {table} (task_id, recipient_id, channel, kind, provider, address,
                 mentions, content, state, reason, attempts, error, attempt_log,
                 provider_message_id, created_at, queued_at, sent_at, delivered_at, failed_at)
@@ -71,7 +89,9 @@ def grow(task_ids: list[str], upto: int) -> None:
                    CASE WHEN g %% 6 = 0 THEN ts END, CASE WHEN g %% 6 = 3 THEN ts END
             FROM (SELECT g, now() - (g %% 2592000) * interval '1 second' AS ts
                   FROM generate_series(%s, %s) AS g) AS s
-        """, [have + 1, upto])
+        """,
+            [have + 1, upto],
+        )
         cursor.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -86,8 +106,10 @@ def measure(client: Client, requests: int) -> dict[str, dict]:
             started = time.perf_counter()
             r = client.get(url, HTTP_HOST="localhost")
             times.append((time.perf_counter() - started) * 1000)
-        out[name] = {"runs_ms": [round(t, 1) for t in times],
-                     "median_ms": round(statistics.median(times), 1)}
+        out[name] = {
+            "runs_ms": [round(t, 1) for t in times],
+            "median_ms": round(statistics.median(times), 1),
+        }
     return out
 
 
@@ -107,10 +129,15 @@ def main() -> None:
     grow(task_ids, args.large)
     fill_s = time.perf_counter() - started
     large = measure(client, args.requests)
-    print(json.dumps({"rows": {"small": args.small, "large": args.large},
-                      "fill_s": round(fill_s, 1),
-                      "pages": {name: {"small": small[name], "large": large[name]}
-                                for name in PAGES}}))
+    print(
+        json.dumps(
+            {
+                "rows": {"small": args.small, "large": args.large},
+                "fill_s": round(fill_s, 1),
+                "pages": {name: {"small": small[name], "large": large[name]} for name in PAGES},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

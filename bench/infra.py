@@ -54,13 +54,20 @@ def wait_port(port: int, timeout: float = 30, proc: subprocess.Popen | None = No
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
-def spawn(args: list[str], *, name: str, env: dict[str, str] | None = None,
-          stdout=None, stdin=None) -> subprocess.Popen:
+def spawn(
+    args: list[str], *, name: str, env: dict[str, str] | None = None, stdout=None, stdin=None
+) -> subprocess.Popen:
     LOGS.mkdir(parents=True, exist_ok=True)
     out = stdout if stdout is not None else open(LOGS / f"{name}.log", "ab")
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-                            if stdout is None else open(LOGS / f"{name}.err", "ab"),
-                            stdin=stdin, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT if stdout is None else open(LOGS / f"{name}.err", "ab"),
+        stdin=stdin,
+        start_new_session=True,
+    )
     _procs.append(proc)
     return proc
 
@@ -92,21 +99,40 @@ def stop_all() -> None:
 
 # --- PostgreSQL and Redis --------------------------------------------------------------
 
+
 def ensure_services() -> None:
     """Start the machine's PostgreSQL cluster and a Redis server when they are down."""
     if subprocess.run(["pg_isready", "-h", PG_HOST, "-p", PG_PORT, "-q"]).returncode != 0:
         versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
         if not versions:
             raise RuntimeError("PostgreSQL is not running and no cluster was found")
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main",
-                        "start"], check=True)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+            check=True,
+        )
     if not redis_ping():
         log("starting redis-server")
-        subprocess.run(["redis-server", "--daemonize", "yes", "--bind", REDIS_HOST, "--port",
-                        str(REDIS_PORT), "--save", "", "--appendonly", "no"], check=True)
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                REDIS_HOST,
+                "--port",
+                str(REDIS_PORT),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            check=True,
+        )
     for _ in range(60):
-        if (subprocess.run(["pg_isready", "-h", PG_HOST, "-p", PG_PORT, "-q"]).returncode == 0
-                and redis_ping()):
+        if (
+            subprocess.run(["pg_isready", "-h", PG_HOST, "-p", PG_PORT, "-q"]).returncode == 0
+            and redis_ping()
+        ):
             return
         time.sleep(0.5)
     raise RuntimeError("PostgreSQL or Redis did not come up")
@@ -123,9 +149,25 @@ def redis_ping() -> bool:
 
 def psql(sql: str, db: str = "postgres") -> str:
     for attempt in range(3):
-        out = subprocess.run(["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", db,
-                              "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                "psql",
+                "-h",
+                PG_HOST,
+                "-p",
+                PG_PORT,
+                "-U",
+                PG_USER,
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode == 0:
             return out.stdout
         log(f"psql failed ({out.stderr.strip()[:300]}); retrying")
@@ -149,27 +191,31 @@ def base_env(db: str) -> dict[str, str]:
     env = dict(os.environ)
     for key in ("DJANGO_SETTINGS_MODULE", "TEST_DATABASE_URL", "CELERY_TASK_ALWAYS_EAGER"):
         env.pop(key, None)
-    env.update({
-        "DATABASE_URL": db_url(db),
-        "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
-        "CELERY_BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB + 1}",
-        "SECRET_KEY": "msgcenter-bench-only-secret-key-0123456789abcdefghijklmnop",
-        "MSGCENTER_VAR_DIR": str(VAR / "msgcenter"),
-        "MSGCENTER_MAX_RECIPIENTS": "100000",
-        "DB_CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "msgcenter.settings",
-    })
+    env.update(
+        {
+            "DATABASE_URL": db_url(db),
+            "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+            "CELERY_BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB + 1}",
+            "SECRET_KEY": "msgcenter-bench-only-secret-key-0123456789abcdefghijklmnop",
+            "MSGCENTER_VAR_DIR": str(VAR / "msgcenter"),
+            "MSGCENTER_MAX_RECIPIENTS": "100000",
+            "DB_CONN_MAX_AGE": "600",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "msgcenter.settings",
+        }
+    )
     return env
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                   check=True)
+    subprocess.run(
+        [PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
 
 
 # --- sinks -----------------------------------------------------------------------------
+
 
 class SMTPSink:
     """Postfix's smtp-sink (C, event driven) when installed, else an aiosmtpd sink.
@@ -180,17 +226,24 @@ class SMTPSink:
         self.kind = ""
         self._count = 0
         self._lock = threading.Lock()
-        binary = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink"
-                                               if os.path.exists("/usr/sbin/smtp-sink") else None)
+        binary = shutil.which("smtp-sink") or (
+            "/usr/sbin/smtp-sink" if os.path.exists("/usr/sbin/smtp-sink") else None
+        )
         if binary:
             self.kind = "smtp-sink (postfix)"
-            self.proc = spawn([binary, "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "1024"],
-                              name="smtp-sink", stdout=subprocess.PIPE)
+            self.proc = spawn(
+                [binary, "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "1024"],
+                name="smtp-sink",
+                stdout=subprocess.PIPE,
+            )
             threading.Thread(target=self._read_counter, daemon=True).start()
         else:
             self.kind = "aiosmtpd (smtp-sink unavailable)"
-            self.proc = spawn([PY, "-m", "bench.aiosmtpd_sink", str(self.port)],
-                              name="smtp-sink", stdout=subprocess.PIPE)
+            self.proc = spawn(
+                [PY, "-m", "bench.aiosmtpd_sink", str(self.port)],
+                name="smtp-sink",
+                stdout=subprocess.PIPE,
+            )
             threading.Thread(target=self._read_lines, daemon=True).start()
         wait_port(self.port, proc=self.proc)
 
@@ -232,8 +285,9 @@ class HTTPSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = spawn([PY, "-m", "bench.http_sink", str(self.port)], name="http-sink",
-                          stdin=subprocess.PIPE)
+        self.proc = spawn(
+            [PY, "-m", "bench.http_sink", str(self.port)], name="http-sink", stdin=subprocess.PIPE
+        )
         wait_port(self.port, proc=self.proc)
         import httpx
 
@@ -249,14 +303,19 @@ class HTTPSink:
 
 # --- gunicorn and workers ---------------------------------------------------------------
 
+
 class Gunicorn:
-    def __init__(self, env: dict[str, str], *, settings: str = "msgcenter.settings",
-                 name: str = "gunicorn") -> None:
+    def __init__(
+        self, env: dict[str, str], *, settings: str = "msgcenter.settings", name: str = "gunicorn"
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**env, "DJANGO_SETTINGS_MODULE": settings, "BENCH_BIND": f"127.0.0.1:{self.port}"}
-        self.proc = spawn([PY, "-m", "gunicorn", "-c", "bench/gunicorn.conf.py",
-                           "msgcenter.wsgi:application"], name=name, env=env)
+        self.proc = spawn(
+            [PY, "-m", "gunicorn", "-c", "bench/gunicorn.conf.py", "msgcenter.wsgi:application"],
+            name=name,
+            env=env,
+        )
         wait_port(self.port, timeout=60, proc=self.proc)
 
     def stop(self) -> None:
@@ -275,11 +334,31 @@ class Workers:
         from msgcenter.celery import ALL_QUEUES, app
 
         for i in range(self.n):
-            self.procs.append(spawn(
-                [PY, "-m", "celery", "-A", "msgcenter", "worker", "-n", f"bench{i}@%h",
-                 "-Q", ",".join(ALL_QUEUES), "-c", "1", "-l", "warning",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                name=f"worker{i}", env=self.env))
+            self.procs.append(
+                spawn(
+                    [
+                        PY,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "msgcenter",
+                        "worker",
+                        "-n",
+                        f"bench{i}@%h",
+                        "-Q",
+                        ",".join(ALL_QUEUES),
+                        "-c",
+                        "1",
+                        "-l",
+                        "warning",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                    ],
+                    name=f"worker{i}",
+                    env=self.env,
+                )
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for p in self.procs:

@@ -21,10 +21,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--db", default="msgcenter_bench_prof")
     parser.add_argument("--html", default="")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="post the request this many times (e.g. --n 1 --repeat 500)")
-    parser.add_argument("--request-only", action="store_true",
-                        help="profile the API request alone (planning is queued, not run)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="post the request this many times (e.g. --n 1 --repeat 500)",
+    )
+    parser.add_argument(
+        "--request-only",
+        action="store_true",
+        help="profile the API request alone (planning is queued, not run)",
+    )
     args = parser.parse_args()
 
     infra.ensure_services()
@@ -51,8 +58,12 @@ def main() -> None:
     scenarios.setup_data(ctx, args.n)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {ctx.api_key}")
-    body = {"template": f"bench_{args.channel}", "channels": [args.channel],
-            "params": {"order_no": "P1"}, "recipients": [f"r{i}" for i in range(1, args.n + 1)]}
+    body = {
+        "template": f"bench_{args.channel}",
+        "channels": [args.channel],
+        "params": {"order_no": "P1"},
+        "recipients": [f"r{i}" for i in range(1, args.n + 1)],
+    }
     profiler = Profiler(interval=0.002)
     if args.channel == "webhook":
         # One delivery per task: n planned one-delivery tasks, as the bench's scenario.
@@ -82,14 +93,21 @@ def main() -> None:
 
     with connection.cursor() as cursor:  # row versions written (statistics lag a little)
         time.sleep(1)
-        cursor.execute("SELECT n_tup_ins, n_tup_upd FROM pg_stat_user_tables "
-                       "WHERE relname = 'channels_app_deliveryrecord'")
+        cursor.execute(
+            "SELECT n_tup_ins, n_tup_upd FROM pg_stat_user_tables "
+            "WHERE relname = 'channels_app_deliveryrecord'"
+        )
         inserted, updated = cursor.fetchone()
-    print(f"delivery rows inserted {inserted}, row updates {updated} "
-          f"({updated / total:.1f} per delivery)", file=sys.stderr)
-    print(f"{total} {args.channel} deliveries in {seconds:.2f}s "
-          f"({total / seconds:,.0f}/s, one process, eager; {cpu:.2f}s CPU in this process)",
-          file=sys.stderr)
+    print(
+        f"delivery rows inserted {inserted}, row updates {updated} "
+        f"({updated / total:.1f} per delivery)",
+        file=sys.stderr,
+    )
+    print(
+        f"{total} {args.channel} deliveries in {seconds:.2f}s "
+        f"({total / seconds:,.0f}/s, one process, eager; {cpu:.2f}s CPU in this process)",
+        file=sys.stderr,
+    )
     print(profiler.output_text(unicode=True, color=False, show_all=False))
     if args.html:
         with open(args.html, "w") as f:

@@ -32,17 +32,31 @@ class Counter:
 def count(client: APIClient, template: str, channel: str, n: int) -> dict:
     counter = Counter()
     with connection.execute_wrapper(counter):
-        r = client.post("/api/v1/messages", {
-            "template": template, "channels": [channel], "params": {"order_no": "Q1"},
-            "recipients": [f"r{i}" for i in range(1, n + 1)]}, format="json",
-            HTTP_HOST="localhost")
+        r = client.post(
+            "/api/v1/messages",
+            {
+                "template": template,
+                "channels": [channel],
+                "params": {"order_no": "Q1"},
+                "recipients": [f"r{i}" for i in range(1, n + 1)],
+            },
+            format="json",
+            HTTP_HOST="localhost",
+        )
     assert r.status_code == 202, r.content
-    states = dict(DeliveryRecord.objects.filter(task_id=r.json()["id"]).values_list("state")
-                  .annotate(n=django.db.models.Count("id")).order_by())
+    states = dict(
+        DeliveryRecord.objects.filter(task_id=r.json()["id"])
+        .values_list("state")
+        .annotate(n=django.db.models.Count("id"))
+        .order_by()
+    )
     done = states.get("delivered", 0) + states.get("sent", 0)
     assert done == n, states
-    return {"deliveries": n, "queries": counter.n,
-            "queries_per_1000": round(counter.n * 1000 / n, 1)}
+    return {
+        "deliveries": n,
+        "queries": counter.n,
+        "queries_per_1000": round(counter.n * 1000 / n, 1),
+    }
 
 
 def main() -> None:
@@ -53,8 +67,10 @@ def main() -> None:
     args = parser.parse_args()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {args.key}")
-    result = {"inapp": count(client, "bench_inapp", "inapp", args.inapp),
-              "email": count(client, "bench_email", "email", args.email)}
+    result = {
+        "inapp": count(client, "bench_inapp", "inapp", args.inapp),
+        "email": count(client, "bench_email", "email", args.email),
+    }
     print(json.dumps(result))
 
 

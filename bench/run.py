@@ -54,8 +54,7 @@ def main() -> int:
     for db in (infra.REDIS_DB, infra.REDIS_DB + 1):
         redis.Redis(host=infra.REDIS_HOST, port=infra.REDIS_PORT, db=db).flushdb()
 
-    ctx = scenarios.Ctx(sizes=sizes, runs=args.runs, workers_n=args.workers, env=env,
-                        db=args.db)
+    ctx = scenarios.Ctx(sizes=sizes, runs=args.runs, workers_n=args.workers, env=env, db=args.db)
     ctx.smtp = infra.SMTPSink()
     ctx.http = infra.HTTPSink()
     log(f"sinks up: {ctx.smtp.kind} on {ctx.smtp.port}, http on {ctx.http.port}")
@@ -95,10 +94,15 @@ def main() -> int:
     report = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "mode": "quick" if args.quick else "full",
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
-        "runs": args.runs, "workers": args.workers,
-        "smtp_sink": ctx.smtp.kind, "wall_s": round(time.perf_counter() - started, 1),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "runs": args.runs,
+        "workers": args.workers,
+        "smtp_sink": ctx.smtp.kind,
+        "wall_s": round(time.perf_counter() - started, 1),
         "scenarios": results,
     }
     stem = args.out or ("quick" if args.quick else "latest")
@@ -119,8 +123,7 @@ def markdown(report: dict[str, Any]) -> str:
     rows = []
 
     def row(name: str, ours: str, peer: str, ratio: str, target: str, met: Any) -> None:
-        rows.append(f"| {name} | {ours} | {peer} | {ratio} | {target} | "
-                    f"{'yes' if met else 'no'} |")
+        rows.append(f"| {name} | {ours} | {peer} | {ratio} | {target} | {'yes' if met else 'no'} |")
 
     for key in ("email", "inapp", "fanout", "webhook", "api", "admin"):
         r = s.get(key)
@@ -130,52 +133,85 @@ def markdown(report: dict[str, Any]) -> str:
             rows.append(f"| {key} | error: {r['error'][:80]} | | | | |")
             continue
         if key == "email":
-            row(f"email end to end, {r['n']:,} mails", _rate(r["msgcenter"]),
-                f"post-office {_rate(r['post_office'])}; smtplib ceiling "
-                f"{_rate(r['ceiling'])}",
+            row(
+                f"email end to end, {r['n']:,} mails",
+                _rate(r["msgcenter"]),
+                f"post-office {_rate(r['post_office'])}; smtplib ceiling {_rate(r['ceiling'])}",
                 f"{r['ratio_vs_peer']}x post-office; {r['ratio_vs_ceiling']:.0%} of ceiling",
-                "≥ 3x post-office", r["met"])
+                "≥ 3x post-office",
+                r["met"],
+            )
         elif key == "inapp":
-            rows.append(f"| in-app, {r['n']:,} recipients in one request | "
-                        f"{_rate(r['msgcenter'])} | — | — | (issue 3 measure) | — |")
+            rows.append(
+                f"| in-app, {r['n']:,} recipients in one request | "
+                f"{_rate(r['msgcenter'])} | — | — | (issue 3 measure) | — |"
+            )
         elif key == "fanout":
-            row(f"in-app fan-out, {r['n']:,} recipients", _rate(r["msgcenter"]),
-                f"COPY ceiling {_rate(r['ceiling'])}", f"{r['ratio_vs_ceiling']:.1%} of COPY",
-                "≥ 30,000/s and ≥ 10% of COPY", r["met"])
+            row(
+                f"in-app fan-out, {r['n']:,} recipients",
+                _rate(r["msgcenter"]),
+                f"COPY ceiling {_rate(r['ceiling'])}",
+                f"{r['ratio_vs_ceiling']:.1%} of COPY",
+                "≥ 30,000/s and ≥ 10% of COPY",
+                r["met"],
+            )
         elif key == "webhook":
-            row(f"webhook, {r['n']:,} deliveries", _rate(r["msgcenter"]),
-                f"httpx loop {_rate(r['ceiling'])}", f"{r['ratio_vs_ceiling']:.0%} of httpx",
-                "≥ 50% of httpx", r["met"])
+            row(
+                f"webhook, {r['n']:,} deliveries",
+                _rate(r["msgcenter"]),
+                f"httpx loop {_rate(r['ceiling'])}",
+                f"{r['ratio_vs_ceiling']:.0%} of httpx",
+                "≥ 50% of httpx",
+                r["met"],
+            )
         elif key == "api":
             m, b = r["msgcenter"], r["bare_drf"]
-            row(f"API, {r['connections']} connections", f"{m['rps']:,.0f} req/s, p50 "
-                f"{m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms",
+            row(
+                f"API, {r['connections']} connections",
+                f"{m['rps']:,.0f} req/s, p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms",
                 f"bare DRF {b['rps']:,.0f} req/s, p99 {b['p99_ms']:.1f} ms",
-                f"{r['ratio_vs_peer']:.0%} of bare DRF", "≥ 50%, p99 < 50 ms", r["met"])
+                f"{r['ratio_vs_peer']:.0%} of bare DRF",
+                "≥ 50%, p99 < 50 ms",
+                r["met"],
+            )
         elif key == "admin":
             rows_ = r["rows"]
             for page, v in r["pages"].items():
-                row(f"admin {page.replace('_', ' ')}", f"{v['large']['median_ms']:.0f} ms at "
-                    f"{rows_['large']:,} rows", f"{v['small']['median_ms']:.0f} ms at "
-                    f"{rows_['small']:,} rows", f"{r['ratio_large_vs_small'][page]}x",
-                    "≤ 2x", r["ratio_large_vs_small"][page] <= 2)
+                row(
+                    f"admin {page.replace('_', ' ')}",
+                    f"{v['large']['median_ms']:.0f} ms at {rows_['large']:,} rows",
+                    f"{v['small']['median_ms']:.0f} ms at {rows_['small']:,} rows",
+                    f"{r['ratio_large_vs_small'][page]}x",
+                    "≤ 2x",
+                    r["ratio_large_vs_small"][page] <= 2,
+                )
     lines = [
-        f"# msgcenter benchmarks ({report['mode']})", "",
+        f"# msgcenter benchmarks ({report['mode']})",
+        "",
         f"{report['generated_at']} · {report['machine']['cores']} cores · Python "
         f"{report['machine']['python']} · {report['workers']} Celery workers · median of "
-        f"{report['runs']} runs · SMTP sink: {report['smtp_sink']}", "",
+        f"{report['runs']} runs · SMTP sink: {report['smtp_sink']}",
+        "",
         "| scenario | msgcenter | peer / ceiling | ratio | target | met |",
-        "|---|---|---|---|---|---|", *rows, "",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
     ]
     q = s.get("queries")
     if q and "error" not in q:
-        lines += ["SQL queries per 1,000 deliveries (API request + planning + sending, "
-                  "counted in-process): "
-                  f"in-app {q['inapp']['queries_per_1000']} ({q['inapp']['queries']} for "
-                  f"{q['inapp']['deliveries']:,}), email {q['email']['queries_per_1000']} "
-                  f"({q['email']['queries']} for {q['email']['deliveries']:,}).", ""]
-    lines += ["Ratios compare figures measured in the same run on the same machine; absolute "
-              "numbers on a shared machine are noisy. See bench/README.md.", ""]
+        lines += [
+            "SQL queries per 1,000 deliveries (API request + planning + sending, "
+            "counted in-process): "
+            f"in-app {q['inapp']['queries_per_1000']} ({q['inapp']['queries']} for "
+            f"{q['inapp']['deliveries']:,}), email {q['email']['queries_per_1000']} "
+            f"({q['email']['queries']} for {q['email']['deliveries']:,}).",
+            "",
+        ]
+    lines += [
+        "Ratios compare figures measured in the same run on the same machine; absolute "
+        "numbers on a shared machine are noisy. See bench/README.md.",
+        "",
+    ]
     return "\n".join(lines)
 
 

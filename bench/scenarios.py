@@ -37,8 +37,16 @@ class Sizes:
     admin_requests: int = 5
 
 
-QUICK = Sizes(email=300, inapp=1_000, fanout=5_000, webhook=500, api_seconds=2,
-              admin_small=1_000, admin_large=10_000, admin_requests=3)
+QUICK = Sizes(
+    email=300,
+    inapp=1_000,
+    fanout=5_000,
+    webhook=500,
+    api_seconds=2,
+    admin_small=1_000,
+    admin_large=10_000,
+    admin_requests=3,
+)
 
 
 @dataclass
@@ -58,14 +66,20 @@ class Ctx:
 
 def summary(seconds: list[float], n: int) -> dict[str, Any]:
     med = statistics.median(seconds)
-    return {"runs_s": [round(s, 4) for s in seconds], "median_s": round(med, 4),
-            "per_s": round(n / med, 1)}
+    return {
+        "runs_s": [round(s, 4) for s in seconds],
+        "median_s": round(med, 4),
+        "per_s": round(n / med, 1),
+    }
 
 
 # --- fixtures in the bench database ----------------------------------------------------
 
-ORDER_SCHEMA = {"type": "object", "required": ["order_no"],
-                "properties": {"order_no": {"type": "string"}}}
+ORDER_SCHEMA = {
+    "type": "object",
+    "required": ["order_no"],
+    "properties": {"order_no": {"type": "string"}},
+}
 
 
 def setup_data(ctx: Ctx, recipients: int) -> None:
@@ -77,22 +91,40 @@ def setup_data(ctx: Ctx, recipients: int) -> None:
 
     ctx.api_key = create_api_key(client_name="bench", scopes=["send", "manage"])[1]
     for channel in ("email", "inapp", "webhook"):
-        content = {"channel": channel, "subject": "Order {{ order_no }} shipped",
-                   "body": "Hi {{ recipient.name }}, your order {{ order_no }} is on its way."}
+        content = {
+            "channel": channel,
+            "subject": "Order {{ order_no }} shipped",
+            "body": "Hi {{ recipient.name }}, your order {{ order_no }} is on its way.",
+        }
         if channel == "email":
             content["body_html"] = "<p>Your order <b>{{ order_no }}</b> is on its way.</p>"
-        template = create_template(code=f"bench_{channel}", name=f"Bench {channel}",
-                                   category="notification", params_schema=ORDER_SCHEMA,
-                                   contents=[content])
+        template = create_template(
+            code=f"bench_{channel}",
+            name=f"Bench {channel}",
+            category="notification",
+            params_schema=ORDER_SCHEMA,
+            contents=[content],
+        )
         publish_template(template=template, by="bench")
     Recipient.objects.bulk_create(
-        [Recipient(external_id=f"r{i}", name=f"User {i}", email=f"user{i}@bench.test")
-         for i in range(1, recipients + 1)], batch_size=5000)
-    ChannelAccount.objects.create(channel="email", provider="smtp", name="bench sink", config={
-        "host": "127.0.0.1", "port": ctx.smtp.port, "from_email": "noreply@msgcenter.test"})
-    ChannelAccount.objects.create(channel="webhook", provider="webhook", name="bench sink",
-                                  config={"url": ctx.http.url + "/hook", "secret": SECRET,
-                                          "timeout": 10})
+        [
+            Recipient(external_id=f"r{i}", name=f"User {i}", email=f"user{i}@bench.test")
+            for i in range(1, recipients + 1)
+        ],
+        batch_size=5000,
+    )
+    ChannelAccount.objects.create(
+        channel="email",
+        provider="smtp",
+        name="bench sink",
+        config={"host": "127.0.0.1", "port": ctx.smtp.port, "from_email": "noreply@msgcenter.test"},
+    )
+    ChannelAccount.objects.create(
+        channel="webhook",
+        provider="webhook",
+        name="bench sink",
+        config={"url": ctx.http.url + "/hook", "secret": SECRET, "timeout": 10},
+    )
     infra.psql("VACUUM ANALYZE", ctx.db)
 
 
@@ -101,8 +133,9 @@ def reset_tables(ctx: Ctx) -> None:
     from channels_app.models import DeliveryRecord, Interaction
     from tasks_app.models import MessageTask, TaskEvent
 
-    tables = ", ".join(m._meta.db_table for m in (Interaction, DeliveryRecord, TaskEvent,
-                                                  MessageTask))
+    tables = ", ".join(
+        m._meta.db_table for m in (Interaction, DeliveryRecord, TaskEvent, MessageTask)
+    )
     infra.psql(f"TRUNCATE {tables} CASCADE", ctx.db)
     # Dedup stamps and daily caps would hold back a repeat to the same recipients.
     import redis
@@ -111,8 +144,12 @@ def reset_tables(ctx: Ctx) -> None:
 
 
 def post_message(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
-    r = httpx.post(f"{ctx.gunicorn.url}/api/v1/messages", json=body, timeout=600,
-                   headers={"Authorization": f"Bearer {ctx.api_key}"})
+    r = httpx.post(
+        f"{ctx.gunicorn.url}/api/v1/messages",
+        json=body,
+        timeout=600,
+        headers={"Authorization": f"Bearer {ctx.api_key}"},
+    )
     if r.status_code != 202:
         raise RuntimeError(f"POST /api/v1/messages -> {r.status_code}: {r.text[:500]}")
     return r.json()
@@ -136,19 +173,31 @@ def delivery_states(**filters: Any) -> dict[str, int]:
 
     from channels_app.models import DeliveryRecord
 
-    return {row["state"]: row["n"] for row in DeliveryRecord.objects.filter(**filters)
-            .order_by().values("state").annotate(n=Count("id"))}
+    return {
+        row["state"]: row["n"]
+        for row in DeliveryRecord.objects.filter(**filters)
+        .order_by()
+        .values("state")
+        .annotate(n=Count("id"))
+    }
 
 
 # --- 1. email end to end ----------------------------------------------------------------
+
 
 def msgcenter_email_run(ctx: Ctx, n: int, run: int) -> tuple[float, dict[str, Any]]:
     reset_tables(ctx)
     base = ctx.smtp.count
     started = time.perf_counter()
-    task = post_message(ctx, {"template": "bench_email", "channels": ["email"],
-                              "recipients": [f"r{i}" for i in range(1, n + 1)],
-                              "params": {"order_no": f"A{run}"}})
+    task = post_message(
+        ctx,
+        {
+            "template": "bench_email",
+            "channels": ["email"],
+            "recipients": [f"r{i}" for i in range(1, n + 1)],
+            "params": {"order_no": f"A{run}"},
+        },
+    )
     accepted = time.perf_counter()
     done = ctx.smtp.wait_for(base + n, timeout=600)
     wait_task_done(task["id"], timeout=120)
@@ -189,14 +238,30 @@ class PostOffice:
         if not python.exists():
             raise RuntimeError("django-post-office venv missing: run bench/setup.sh")
         infra.recreate_db(f"{ctx.db}_po")
-        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",
-                                                                 "PYTHONPATH", "DATABASE_URL")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH", "DATABASE_URL")
+        }
         env.update({"BENCH_PO_DB": f"{ctx.db}_po", "BENCH_SMTP_PORT": str(ctx.smtp.port)})
-        self.proc = infra.spawn([str(python), "bench/postoffice/run.py", "--n", str(n),
-                                 "--runs", str(ctx.runs), "--processes", str(ctx.workers_n),
-                                 "--lockfile", str(infra.VAR / "post-office")],
-                                name="post-office", env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE)
+        self.proc = infra.spawn(
+            [
+                str(python),
+                "bench/postoffice/run.py",
+                "--n",
+                str(n),
+                "--runs",
+                str(ctx.runs),
+                "--processes",
+                str(ctx.workers_n),
+                "--lockfile",
+                str(infra.VAR / "post-office"),
+            ],
+            name="post-office",
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.ctx = ctx
         self.n = n
         self._read()  # ready
@@ -232,13 +297,20 @@ def scenario_email(ctx: Ctx) -> dict[str, Any]:
             extra.append(info["request_s"])
             theirs.append(po.run())
             ceiling.append(smtp_ceiling_run(ctx, n))
-            log(f"email run {run}: msgcenter {ours[-1]:.2f}s, post-office {theirs[-1]:.2f}s, "
-                f"smtplib {ceiling[-1]:.2f}s")
+            log(
+                f"email run {run}: msgcenter {ours[-1]:.2f}s, post-office {theirs[-1]:.2f}s, "
+                f"smtplib {ceiling[-1]:.2f}s"
+            )
     finally:
         po.close()
-    res = {"n": n, "sink": ctx.smtp.kind, "msgcenter": summary(ours, n),
-           "post_office": summary(theirs, n), "ceiling": summary(ceiling, n),
-           "request_median_s": round(statistics.median(extra), 3)}
+    res = {
+        "n": n,
+        "sink": ctx.smtp.kind,
+        "msgcenter": summary(ours, n),
+        "post_office": summary(theirs, n),
+        "ceiling": summary(ceiling, n),
+        "request_median_s": round(statistics.median(extra), 3),
+    }
     res["ratio_vs_peer"] = round(res["post_office"]["median_s"] / res["msgcenter"]["median_s"], 2)
     res["ratio_vs_ceiling"] = round(res["ceiling"]["median_s"] / res["msgcenter"]["median_s"], 3)
     res["target"] = ">= 3x django-post-office"
@@ -248,12 +320,19 @@ def scenario_email(ctx: Ctx) -> dict[str, Any]:
 
 # --- 2. in-app: 10,000 in one request (issue 3) and the 100,000 fan-out ----------------
 
+
 def msgcenter_inapp_run(ctx: Ctx, n: int, run: int) -> tuple[float, float]:
     reset_tables(ctx)
     started = time.perf_counter()
-    task = post_message(ctx, {"template": "bench_inapp", "channels": ["inapp"],
-                              "recipients": [f"r{i}" for i in range(1, n + 1)],
-                              "params": {"order_no": f"A{run}"}})
+    task = post_message(
+        ctx,
+        {
+            "template": "bench_inapp",
+            "channels": ["inapp"],
+            "recipients": [f"r{i}" for i in range(1, n + 1)],
+            "params": {"order_no": f"A{run}"},
+        },
+    )
     accepted = time.perf_counter()
     done = wait_task_done(task["id"], timeout=900)
     states = delivery_states(task_id=task["id"])
@@ -273,22 +352,69 @@ def copy_ceiling_run(ctx: Ctx, n: int) -> float:
     from templates_app.models import TemplateVersion
 
     version = TemplateVersion.objects.get(template__code="bench_inapp")
-    task = MessageTask(template_id=version.template_id, template_version=version,
-                       channels=["inapp"], params={"order_no": "C1"})
+    task = MessageTask(
+        template_id=version.template_id,
+        template_version=version,
+        channels=["inapp"],
+        params={"order_no": "C1"},
+    )
     task.save()
     ids = list(Recipient.objects.order_by("id").values_list("id", flat=True)[:n])
     now = timezone.now().isoformat()
     rows = []
     for i, rid in enumerate(ids, start=1):
-        content = json.dumps({"template": "bench_inapp", "category": "notification",
-                              "extra": {}, "subject": "Order C1 shipped",
-                              "body": f"Hi User {i}, your order C1 is on its way.",
-                              "body_html": ""})
-        rows.append((str(task.pk), rid, "inapp", "primary", "inapp", f"r{i}", "[]", content,
-                     "delivered", "", 1, "", "[]", "", now, now, now, now))
-    cols = ("task_id", "recipient_id", "channel", "kind", "provider", "address", "mentions",
-            "content", "state", "reason", "attempts", "error", "attempt_log",
-            "provider_message_id", "created_at", "queued_at", "sent_at", "delivered_at")
+        content = json.dumps(
+            {
+                "template": "bench_inapp",
+                "category": "notification",
+                "extra": {},
+                "subject": "Order C1 shipped",
+                "body": f"Hi User {i}, your order C1 is on its way.",
+                "body_html": "",
+            }
+        )
+        rows.append(
+            (
+                str(task.pk),
+                rid,
+                "inapp",
+                "primary",
+                "inapp",
+                f"r{i}",
+                "[]",
+                content,
+                "delivered",
+                "",
+                1,
+                "",
+                "[]",
+                "",
+                now,
+                now,
+                now,
+                now,
+            )
+        )
+    cols = (
+        "task_id",
+        "recipient_id",
+        "channel",
+        "kind",
+        "provider",
+        "address",
+        "mentions",
+        "content",
+        "state",
+        "reason",
+        "attempts",
+        "error",
+        "attempt_log",
+        "provider_message_id",
+        "created_at",
+        "queued_at",
+        "sent_at",
+        "delivered_at",
+    )
     table = DeliveryRecord._meta.db_table
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -311,18 +437,23 @@ def scenario_inapp(ctx: Ctx, n: int, with_ceiling: bool) -> dict[str, Any]:
             ceiling.append(copy_ceiling_run(ctx, n))
             line += f", COPY {ceiling[-1]:.2f}s"
         log(line)
-    res = {"n": n, "msgcenter": summary(ours, n),
-           "request_median_s": round(statistics.median(requests), 3)}
+    res = {
+        "n": n,
+        "msgcenter": summary(ours, n),
+        "request_median_s": round(statistics.median(requests), 3),
+    }
     if with_ceiling:
         res["ceiling"] = summary(ceiling, n)
-        res["ratio_vs_ceiling"] = round(res["ceiling"]["median_s"] / res["msgcenter"]["median_s"],
-                                        3)
+        res["ratio_vs_ceiling"] = round(
+            res["ceiling"]["median_s"] / res["msgcenter"]["median_s"], 3
+        )
         res["target"] = ">= 30,000 deliveries/s and >= 10% of the COPY ceiling"
         res["met"] = res["msgcenter"]["per_s"] >= 30_000 and res["ratio_vs_ceiling"] >= 0.10
     return res
 
 
 # --- 4. webhook -------------------------------------------------------------------------
+
 
 def make_webhook_tasks(n: int, run: int) -> list[int]:
     """n one-delivery webhook tasks, already planned (`pushing`, delivery `queued` with its
@@ -334,19 +465,32 @@ def make_webhook_tasks(n: int, run: int) -> list[int]:
     from tasks_app.pipeline import render_delivery
     from templates_app.models import TemplateVersion
 
-    version = TemplateVersion.objects.select_related("template").get(
-        template__code="bench_webhook")
+    version = TemplateVersion.objects.select_related("template").get(template__code="bench_webhook")
     now = timezone.now()
     tasks, deliveries = [], []
     for i in range(1, n + 1):
-        task = MessageTask(template=version.template, template_version=version,
-                           channels=["webhook"], params={"order_no": f"W{run}-{i}"},
-                           state=TaskState.PUSHING, recipient_count=1, delivery_count=1,
-                           created_by="bench", created_at=now)
+        task = MessageTask(
+            template=version.template,
+            template_version=version,
+            channels=["webhook"],
+            params={"order_no": f"W{run}-{i}"},
+            state=TaskState.PUSHING,
+            recipient_count=1,
+            delivery_count=1,
+            created_by="bench",
+            created_at=now,
+        )
         mention = {"external_id": f"r{i}", "name": f"User {i}", "phone": "", "address": ""}
-        d = DeliveryRecord(task=task, recipient=None, channel="webhook", mentions=[mention],
-                           state=DeliveryState.QUEUED, queued_at=now,
-                           lease_until=now + timedelta(seconds=600), created_at=now)
+        d = DeliveryRecord(
+            task=task,
+            recipient=None,
+            channel="webhook",
+            mentions=[mention],
+            state=DeliveryState.QUEUED,
+            queued_at=now,
+            lease_until=now + timedelta(seconds=600),
+            created_at=now,
+        )
         d.content = render_delivery(task, d)
         tasks.append(task)
         deliveries.append(d)
@@ -367,10 +511,20 @@ def wait_no_pushing(timeout: float) -> float:
 
 
 def httpx_ceiling_run(ctx: Ctx, n: int) -> float:
-    bodies = [json.dumps({"delivery": str(i), "task": "t", "template": "bench_webhook",
-                          "subject": "Order W shipped", "body": f"Hi, your order W{i} is on its way.",
-                          "recipients": [f"r{i}"]}, separators=(",", ":")).encode()
-              for i in range(n)]
+    bodies = [
+        json.dumps(
+            {
+                "delivery": str(i),
+                "task": "t",
+                "template": "bench_webhook",
+                "subject": "Order W shipped",
+                "body": f"Hi, your order W{i} is on its way.",
+                "recipients": [f"r{i}"],
+            },
+            separators=(",", ":"),
+        ).encode()
+        for i in range(n)
+    ]
     ctx.http.reset()
     url = ctx.http.url + "/hook"
     started = time.perf_counter()
@@ -378,9 +532,15 @@ def httpx_ceiling_run(ctx: Ctx, n: int) -> float:
         for body in bodies:
             ts = str(int(time.time()))
             sig = hmac.new(SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-            client.post(url, content=body, headers={
-                "Content-Type": "application/json", "X-Msgcenter-Timestamp": ts,
-                "X-Msgcenter-Signature": f"sha256={sig}"}).raise_for_status()
+            client.post(
+                url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Msgcenter-Timestamp": ts,
+                    "X-Msgcenter-Signature": f"sha256={sig}",
+                },
+            ).raise_for_status()
     seconds = time.perf_counter() - started
     if ctx.http.count != n:
         raise RuntimeError(f"httpx ceiling: sink counted {ctx.http.count} of {n}")
@@ -429,18 +589,40 @@ def _parse_latency(text: str) -> float:
 
 
 def wrk_run(url: str, key: str, seconds: int, connections: int) -> dict[str, Any]:
-    body = json.dumps({"template": "bench_inapp", "channels": ["inapp"], "recipients": ["r1"],
-                       "params": {"order_no": "A1"}})
+    body = json.dumps(
+        {
+            "template": "bench_inapp",
+            "channels": ["inapp"],
+            "recipients": ["r1"],
+            "params": {"order_no": "A1"},
+        }
+    )
     script = infra.VAR / "wrk_post.lua"
     script.write_text(WRK_SCRIPT.format(body=body, key=key))
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-                          "-s", str(script), url + "/api/v1/messages"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url + "/api/v1/messages",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p50_ms": _parse_latency(lat["50"]), "p99_ms": _parse_latency(lat["99"]),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    return {
+        "rps": rps,
+        "p50_ms": _parse_latency(lat["50"]),
+        "p99_ms": _parse_latency(lat["99"]),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
 
 
 def python_load_run(url: str, key: str, seconds: int, connections: int) -> dict[str, Any]:
@@ -448,8 +630,12 @@ def python_load_run(url: str, key: str, seconds: int, connections: int) -> dict[
     own keep-alive httpx client, for `seconds`."""
     import threading
 
-    body = {"template": "bench_inapp", "channels": ["inapp"], "recipients": ["r1"],
-            "params": {"order_no": "A1"}}
+    body = {
+        "template": "bench_inapp",
+        "channels": ["inapp"],
+        "recipients": ["r1"],
+        "params": {"order_no": "A1"},
+    }
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -470,8 +656,12 @@ def python_load_run(url: str, key: str, seconds: int, connections: int) -> dict[
     for t in threads:
         t.join()
     latencies.sort()
-    return {"rps": len(latencies) / seconds, "p50_ms": latencies[len(latencies) // 2],
-            "p99_ms": latencies[int(len(latencies) * 0.99)], "non_2xx": errors[0]}
+    return {
+        "rps": len(latencies) / seconds,
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "non_2xx": errors[0],
+    }
 
 
 def scenario_api(ctx: Ctx) -> dict[str, Any]:
@@ -497,13 +687,19 @@ def scenario_api(ctx: Ctx) -> dict[str, Any]:
         reset_tables(ctx)
 
     def med(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return {k: round(statistics.median(r[k] for r in rows), 2)
-                for k in ("rps", "p50_ms", "p99_ms", "non_2xx")}
+        return {
+            k: round(statistics.median(r[k] for r in rows), 2)
+            for k in ("rps", "p50_ms", "p99_ms", "non_2xx")
+        }
 
-    res = {"connections": conns, "seconds": seconds,
-           "load_generator": "wrk" if load is wrk_run else "python threads",
-           "msgcenter": med(ours), "bare_drf": med(theirs),
-           "runs": {"msgcenter": ours, "bare_drf": theirs}}
+    res = {
+        "connections": conns,
+        "seconds": seconds,
+        "load_generator": "wrk" if load is wrk_run else "python threads",
+        "msgcenter": med(ours),
+        "bare_drf": med(theirs),
+        "runs": {"msgcenter": ours, "bare_drf": theirs},
+    }
     res["ratio_vs_peer"] = round(res["msgcenter"]["rps"] / res["bare_drf"]["rps"], 3)
     res["target"] = ">= 50% of bare DRF requests/s; p99 < 50 ms"
     res["met"] = res["ratio_vs_peer"] >= 0.5 and res["msgcenter"]["p99_ms"] < 50
@@ -512,21 +708,36 @@ def scenario_api(ctx: Ctx) -> dict[str, Any]:
 
 # --- 5. admin at scale (a subprocess on its own database) -----------------------------
 
+
 def scenario_admin(ctx: Ctx) -> dict[str, Any]:
     db = f"{ctx.db}_admin"
     infra.recreate_db(db)
     env = infra.base_env(db)
     infra.migrate(env)
     out = subprocess.run(
-        [infra.PY, "-m", "bench.admin_scale", "--small", str(ctx.sizes.admin_small),
-         "--large", str(ctx.sizes.admin_large), "--requests", str(max(ctx.sizes.admin_requests,
-                                                                        ctx.runs))],
-        cwd=infra.ROOT, env=env, capture_output=True, text=True)
+        [
+            infra.PY,
+            "-m",
+            "bench.admin_scale",
+            "--small",
+            str(ctx.sizes.admin_small),
+            "--large",
+            str(ctx.sizes.admin_large),
+            "--requests",
+            str(max(ctx.sizes.admin_requests, ctx.runs)),
+        ],
+        cwd=infra.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"admin scenario failed:\n{out.stderr[-3000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    ratios = {page: round(v["large"]["median_ms"] / v["small"]["median_ms"], 2)
-              for page, v in res["pages"].items()}
+    ratios = {
+        page: round(v["large"]["median_ms"] / v["small"]["median_ms"], 2)
+        for page, v in res["pages"].items()
+    }
     res["ratio_large_vs_small"] = ratios
     res["target"] = "1M-row page <= 2x the 10k-row page time"
     res["met"] = all(r <= 2 for r in ratios.values())
@@ -535,13 +746,27 @@ def scenario_admin(ctx: Ctx) -> dict[str, Any]:
 
 # --- issue 3: SQL queries per 1,000 deliveries (in-process, eager Celery) --------------
 
+
 def scenario_queries(ctx: Ctx) -> dict[str, Any]:
     reset_tables(ctx)
     env = {**ctx.env, "CELERY_TASK_ALWAYS_EAGER": "1"}
     out = subprocess.run(
-        [infra.PY, "-m", "bench.querycount", "--inapp", str(ctx.sizes.inapp),
-         "--email", str(ctx.sizes.email), "--key", ctx.api_key],
-        cwd=infra.ROOT, env=env, capture_output=True, text=True)
+        [
+            infra.PY,
+            "-m",
+            "bench.querycount",
+            "--inapp",
+            str(ctx.sizes.inapp),
+            "--email",
+            str(ctx.sizes.email),
+            "--key",
+            ctx.api_key,
+        ],
+        cwd=infra.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     reset_tables(ctx)
     if out.returncode != 0:
         raise RuntimeError(f"query count failed:\n{out.stderr[-3000:]}")

@@ -18,8 +18,16 @@ from .models import ChannelAccount
 logger = logging.getLogger("msgcenter.channels")
 
 MASK = "********"
-ACCOUNT_FIELDS = ("channel", "provider", "name", "config", "weight", "rate_limit_per_sec",
-                  "enabled", "sandbox")
+ACCOUNT_FIELDS = (
+    "channel",
+    "provider",
+    "name",
+    "config",
+    "weight",
+    "rate_limit_per_sec",
+    "enabled",
+    "sandbox",
+)
 
 
 def secret_keys(provider_cls: type[Provider] | None, config: dict[str, Any]) -> set[str]:
@@ -43,8 +51,9 @@ def scrub(text: str, account: ChannelAccount) -> str:
     return text
 
 
-def merge_config(provider_cls: type[Provider] | None, stored: dict[str, Any],
-                 incoming: dict[str, Any]) -> dict[str, Any]:
+def merge_config(
+    provider_cls: type[Provider] | None, stored: dict[str, Any], incoming: dict[str, Any]
+) -> dict[str, Any]:
     """The config after an edit: `incoming` replaces `stored`, except that a stored secret
     which `incoming` leaves out or sends back masked is kept. `null` removes a key."""
     merged = dict(incoming)
@@ -57,19 +66,25 @@ def merge_config(provider_cls: type[Provider] | None, stored: dict[str, Any],
 def check_account(*, channel: str, provider: str, config: dict[str, Any]) -> type[Provider]:
     """The provider class for this channel/provider/config, or InvalidRequest."""
     if channel not in CHANNELS:
-        raise InvalidRequest(f"Unknown channel '{channel}'.",
-                             details={"field": "channel", "allowed": sorted(CHANNELS)})
+        raise InvalidRequest(
+            f"Unknown channel '{channel}'.",
+            details={"field": "channel", "allowed": sorted(CHANNELS)},
+        )
     provider_cls = get_provider_class(provider)
     if provider_cls is None or provider_cls.channel not in (channel, "*"):
         allowed = sorted(p.id for p in providers_for(channel))
         what = "Unknown provider" if provider_cls is None else "Provider"
         raise InvalidRequest(
             f"{what} '{provider}' cannot serve channel '{channel}'; use one of: "
-            f"{', '.join(allowed)}.", details={"field": "provider", "allowed": allowed})
+            f"{', '.join(allowed)}.",
+            details={"field": "provider", "allowed": allowed},
+        )
     masked = sorted(key for key, value in config.items() if value == MASK)
     if masked:
-        raise InvalidRequest(f"config.{masked[0]}: send the secret itself, not its mask.",
-                             details={"fields": {"config": {k: "masked value" for k in masked}}})
+        raise InvalidRequest(
+            f"config.{masked[0]}: send the secret itself, not its mask.",
+            details={"fields": {"config": {k: "masked value" for k in masked}}},
+        )
     try:
         errors = provider_cls.validate_config(config)
     except (TypeError, ValueError, AttributeError) as exc:
@@ -80,13 +95,18 @@ def check_account(*, channel: str, provider: str, config: dict[str, Any]) -> typ
     return provider_cls
 
 
-def create_channel_account(*, channel: str, provider: str, name: str,
-                           config: dict[str, Any] | None = None, **fields: Any) -> ChannelAccount:
+def create_channel_account(
+    *, channel: str, provider: str, name: str, config: dict[str, Any] | None = None, **fields: Any
+) -> ChannelAccount:
     config = {k: v for k, v in (config or {}).items() if v is not None}
     check_account(channel=channel, provider=provider, config=config)
     return ChannelAccount.objects.create(
-        channel=channel, provider=provider, name=name, config=config,
-        **{k: v for k, v in fields.items() if k in ACCOUNT_FIELDS})
+        channel=channel,
+        provider=provider,
+        name=name,
+        config=config,
+        **{k: v for k, v in fields.items() if k in ACCOUNT_FIELDS},
+    )
 
 
 def update_channel_account(*, account: ChannelAccount, **fields: Any) -> ChannelAccount:

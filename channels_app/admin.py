@@ -56,7 +56,9 @@ def bucket_status(account_id: int, rate: float) -> tuple[float, float] | None:
     elapsed = max(0.0, sec + usec / 1e6 - float(ts or 0))
     return min(burst, float(tokens) + elapsed * rate), burst
 
+
 # --- Channel accounts --------------------------------------------------------------
+
 
 def provider_choices() -> list[tuple[str, str]]:
     load_all()
@@ -72,16 +74,26 @@ class ChannelAccountForm(forms.ModelForm):
 
     class Meta:
         model = ChannelAccount
-        fields = ("name", "channel", "provider", "config", "weight", "rate_limit_per_sec",
-                  "enabled", "sandbox")
+        fields = (
+            "name",
+            "channel",
+            "provider",
+            "config",
+            "weight",
+            "rate_limit_per_sec",
+            "enabled",
+            "sandbox",
+        )
         help_texts = {"config": _("Secrets show as ******** and are kept unless replaced.")}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["channel"] = forms.ChoiceField(
-            label=_("channel"), choices=channel_choices(), widget=UnfoldAdminSelectWidget)
+            label=_("channel"), choices=channel_choices(), widget=UnfoldAdminSelectWidget
+        )
         self.fields["provider"] = forms.ChoiceField(
-            label=_("provider"), choices=provider_choices(), widget=UnfoldAdminSelectWidget)
+            label=_("provider"), choices=provider_choices(), widget=UnfoldAdminSelectWidget
+        )
         if self.instance.pk:
             self.initial["config"] = masked_config(self.instance)
 
@@ -111,18 +123,36 @@ class ChannelAccountForm(forms.ModelForm):
 @admin.register(ChannelAccount)
 class ChannelAccountAdmin(ModelAdmin):
     form = ChannelAccountForm
-    list_display = ("name", "channel", "provider", "enabled", "sandbox", "weight",
-                    "rate_limit_per_sec", "circuit", "consecutive_failures", "updated_at")
+    list_display = (
+        "name",
+        "channel",
+        "provider",
+        "enabled",
+        "sandbox",
+        "weight",
+        "rate_limit_per_sec",
+        "circuit",
+        "consecutive_failures",
+        "updated_at",
+    )
     list_filter = (ChannelFilter, "provider", "enabled", "sandbox")
     search_fields = ("name", "provider")
-    readonly_fields = ("config_masked", "rate_limit_status", "consecutive_failures",
-                       "paused_until", "last_error", "created_at", "updated_at")
+    readonly_fields = (
+        "config_masked",
+        "rate_limit_status",
+        "consecutive_failures",
+        "paused_until",
+        "last_error",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (None, {"fields": ("name", "channel", "provider", "config")}),
-        (_("Routing"), {"fields": ("weight", "rate_limit_per_sec", "rate_limit_status",
-                                   "enabled", "sandbox")}),
-        (_("Circuit breaker"), {"fields": ("consecutive_failures", "paused_until",
-                                           "last_error")}),
+        (
+            _("Routing"),
+            {"fields": ("weight", "rate_limit_per_sec", "rate_limit_status", "enabled", "sandbox")},
+        ),
+        (_("Circuit breaker"), {"fields": ("consecutive_failures", "paused_until", "last_error")}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     actions = ["test_connection"]
@@ -133,8 +163,15 @@ class ChannelAccountAdmin(ModelAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             # View-only: never render the raw config, only its masked form.
             return [
-                (name, {**opts, "fields": tuple(
-                    "config_masked" if f == "config" else f for f in opts["fields"])})
+                (
+                    name,
+                    {
+                        **opts,
+                        "fields": tuple(
+                            "config_masked" if f == "config" else f for f in opts["fields"]
+                        ),
+                    },
+                )
                 for name, opts in fieldsets
             ]
         return fieldsets
@@ -157,10 +194,13 @@ class ChannelAccountAdmin(ModelAdmin):
         status = bucket_status(obj.pk, obj.rate_limit_per_sec)
         if status is None:
             return _("%(rate)s/s; the bucket is kept per worker process (no Redis).") % {
-                "rate": obj.rate_limit_per_sec}
+                "rate": obj.rate_limit_per_sec
+            }
         return _("%(rate)s/s; %(tokens)s of %(burst)s tokens available now.") % {
-            "rate": obj.rate_limit_per_sec, "tokens": f"{status[0]:.1f}",
-            "burst": f"{status[1]:g}"}
+            "rate": obj.rate_limit_per_sec,
+            "tokens": f"{status[0]:.1f}",
+            "burst": f"{status[1]:g}",
+        }
 
     def has_test_connection_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("channels_app.change_channelaccount")
@@ -174,9 +214,12 @@ class ChannelAccountAdmin(ModelAdmin):
         for account in queryset:
             self._test_one(request, account)
 
-    @action(description=_("Test connection"), icon="network_check",
-            permissions=["test_connection"],
-            url_path="test-connection")
+    @action(
+        description=_("Test connection"),
+        icon="network_check",
+        permissions=["test_connection"],
+        url_path="test-connection",
+    )
     def test_connection_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
         account = get_object_or_404(self, request, object_id)
         self._test_one(request, account)
@@ -184,6 +227,7 @@ class ChannelAccountAdmin(ModelAdmin):
 
 
 # --- Deliveries --------------------------------------------------------------------
+
 
 class InteractionInline(ReadOnlyAdminMixin, TabularInline):
     model = Interaction
@@ -198,9 +242,20 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Written by the pipeline only. Lists stay fast: no full counts, exact indexed
     searches, filters with fixed choices."""
 
-    list_display = ("id", "task_link", "template_code", "recipient_display", "channel",
-                    "kind", "state_label", "reason", "attempts", "release_at", "sent_at",
-                    "created_at")
+    list_display = (
+        "id",
+        "task_link",
+        "template_code",
+        "recipient_display",
+        "channel",
+        "kind",
+        "state_label",
+        "reason",
+        "attempts",
+        "release_at",
+        "sent_at",
+        "created_at",
+    )
     list_select_related = ("recipient", "task__template")
     list_filter = (
         ("state", ChoicesDropdownFilter),
@@ -216,21 +271,82 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     search_fields = ("provider_message_id",)
     search_help_text = _("Exact recipient external id, task id, provider message id or #id.")
     fieldsets = (
-        (None, {"fields": ("task", "recipient", "channel", "kind", "parent", "state",
-                           "reason", "release_at")}),
-        (_("Sending"), {"fields": ("account", "provider", "address", "mentions",
-                                   "provider_message_id", "attempts", "error",
-                                   "attempt_table")}),
+        (
+            None,
+            {
+                "fields": (
+                    "task",
+                    "recipient",
+                    "channel",
+                    "kind",
+                    "parent",
+                    "state",
+                    "reason",
+                    "release_at",
+                )
+            },
+        ),
+        (
+            _("Sending"),
+            {
+                "fields": (
+                    "account",
+                    "provider",
+                    "address",
+                    "mentions",
+                    "provider_message_id",
+                    "attempts",
+                    "error",
+                    "attempt_table",
+                )
+            },
+        ),
         (_("Content"), {"fields": ("content",)}),
-        (_("Stages"), {"fields": ("created_at", "not_before", "queued_at", "lease_until",
-                                  "sent_at", "delivered_at", "read_at", "failed_at",
-                                  "recalled_at")}),
+        (
+            _("Stages"),
+            {
+                "fields": (
+                    "created_at",
+                    "not_before",
+                    "queued_at",
+                    "lease_until",
+                    "sent_at",
+                    "delivered_at",
+                    "read_at",
+                    "failed_at",
+                    "recalled_at",
+                )
+            },
+        ),
     )
-    readonly_fields = ("task", "recipient", "channel", "kind", "parent", "state", "reason",
-                       "release_at", "account", "provider", "address", "mentions",
-                       "provider_message_id", "attempts", "error", "attempt_table", "content",
-                       "created_at", "not_before", "queued_at", "lease_until", "sent_at",
-                       "delivered_at", "read_at", "failed_at", "recalled_at")
+    readonly_fields = (
+        "task",
+        "recipient",
+        "channel",
+        "kind",
+        "parent",
+        "state",
+        "reason",
+        "release_at",
+        "account",
+        "provider",
+        "address",
+        "mentions",
+        "provider_message_id",
+        "attempts",
+        "error",
+        "attempt_table",
+        "content",
+        "created_at",
+        "not_before",
+        "queued_at",
+        "lease_until",
+        "sent_at",
+        "delivered_at",
+        "read_at",
+        "failed_at",
+        "recalled_at",
+    )
     inlines = [InteractionInline]
 
     def get_search_results(self, request, queryset, search_term):
@@ -246,9 +362,11 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
         # Resolve the recipient first so both branches of the OR use an index.
         recipient_model = apps.get_model("tasks_app", "Recipient")
         recipient_ids = list(
-            recipient_model.objects.filter(external_id=term).values_list("id", flat=True)[:1])
+            recipient_model.objects.filter(external_id=term).values_list("id", flat=True)[:1]
+        )
         return queryset.filter(
-            Q(recipient_id__in=recipient_ids) | Q(provider_message_id=term)), False
+            Q(recipient_id__in=recipient_ids) | Q(provider_message_id=term)
+        ), False
 
     @display(description=_("task"), ordering="task")
     def task_link(self, obj: DeliveryRecord) -> str:
@@ -275,24 +393,37 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
         rows = []
         for number, attempt in enumerate(log, start=1):
             at = parse_datetime(attempt.get("at") or "")
-            rows.append((
-                number, timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S") if at else "-",
-                attempt.get("provider") or "-", attempt.get("account") or "-",
-                "text-green-700 dark:text-green-400" if attempt.get("ok") else
-                "text-red-600 dark:text-red-500",
-                ok if attempt.get("ok") else failed,
-                _("permanent") if attempt.get("permanent") else "",
-                attempt.get("error") or ""))
+            rows.append(
+                (
+                    number,
+                    timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S") if at else "-",
+                    attempt.get("provider") or "-",
+                    attempt.get("account") or "-",
+                    "text-green-700 dark:text-green-400"
+                    if attempt.get("ok")
+                    else "text-red-600 dark:text-red-500",
+                    ok if attempt.get("ok") else failed,
+                    _("permanent") if attempt.get("permanent") else "",
+                    attempt.get("error") or "",
+                )
+            )
         head = format_html(
             "<tr><th class='pr-3 text-left'>#</th><th class='pr-3 text-left'>{}</th>"
             "<th class='pr-3 text-left'>{}</th><th class='pr-3 text-left'>{}</th>"
             "<th class='pr-3 text-left'>{}</th><th class='text-left'>{}</th></tr>",
-            _("at"), _("provider"), _("account"), _("result"), _("error"))
+            _("at"),
+            _("provider"),
+            _("account"),
+            _("result"),
+            _("error"),
+        )
         body = format_html_join(
-            "", "<tr data-attempt='{}'><td class='pr-3'>{}</td><td class='pr-3'>{}</td>"
-                "<td class='pr-3'>{}</td><td class='pr-3'>{}</td>"
-                "<td class='pr-3 {}'>{} {}</td><td style='white-space: pre-wrap'>{}</td></tr>",
-            ((r[0], *r) for r in rows))
+            "",
+            "<tr data-attempt='{}'><td class='pr-3'>{}</td><td class='pr-3'>{}</td>"
+            "<td class='pr-3'>{}</td><td class='pr-3'>{}</td>"
+            "<td class='pr-3 {}'>{} {}</td><td style='white-space: pre-wrap'>{}</td></tr>",
+            ((r[0], *r) for r in rows),
+        )
         return format_html("<table class='w-full' data-attempts>{}{}</table>", head, body)
 
     @display(description=_("release at"))

@@ -30,8 +30,9 @@ class ChannelAccountView(generics.GenericAPIView):
     def get_object(self) -> ChannelAccount:
         pk = self.kwargs["pk"]
         account_id = parse_id(pk)
-        account = (None if account_id is None
-                   else ChannelAccount.objects.filter(pk=account_id).first())
+        account = (
+            None if account_id is None else ChannelAccount.objects.filter(pk=account_id).first()
+        )
         if account is None:
             raise NotFound(f"Channel account '{pk}' does not exist.", details={"account": pk})
         return account
@@ -41,22 +42,29 @@ class ChannelAccountListView(ChannelAccountView):
     pagination_class = CursorPage
     cursor_ordering = "id"
 
-    @extend_schema(parameters=[OpenApiParameter("channel", enum=sorted(CHANNELS))],
-                   responses={200: ChannelAccountSerializer(many=True),
-                              **error_responses({400: "invalid_request"})})
+    @extend_schema(
+        parameters=[OpenApiParameter("channel", enum=sorted(CHANNELS))],
+        responses={
+            200: ChannelAccountSerializer(many=True),
+            **error_responses({400: "invalid_request"}),
+        },
+    )
     def get(self, request: Request) -> Response:
         queryset = self.get_queryset()
         channel = request.query_params.get("channel")
         if channel:
             if channel not in CHANNELS:
-                raise InvalidRequest(f"Unknown channel '{channel}'.",
-                                     details={"field": "channel", "allowed": sorted(CHANNELS)})
+                raise InvalidRequest(
+                    f"Unknown channel '{channel}'.",
+                    details={"field": "channel", "allowed": sorted(CHANNELS)},
+                )
             queryset = queryset.filter(channel=channel)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(responses={201: ChannelAccountSerializer,
-                              **error_responses({400: "invalid_request"})})
+    @extend_schema(
+        responses={201: ChannelAccountSerializer, **error_responses({400: "invalid_request"})}
+    )
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -65,13 +73,16 @@ class ChannelAccountListView(ChannelAccountView):
 
 
 class ChannelAccountDetailView(ChannelAccountView):
-    @extend_schema(responses={200: ChannelAccountSerializer,
-                              **error_responses({404: "not_found"})})
+    @extend_schema(responses={200: ChannelAccountSerializer, **error_responses({404: "not_found"})})
     def get(self, request: Request, pk: str) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
-    @extend_schema(responses={200: ChannelAccountSerializer,
-                              **error_responses({400: "invalid_request", 404: "not_found"})})
+    @extend_schema(
+        responses={
+            200: ChannelAccountSerializer,
+            **error_responses({400: "invalid_request", 404: "not_found"}),
+        }
+    )
     def patch(self, request: Request, pk: str) -> Response:
         account = self.get_object()
         serializer = self.get_serializer(account, data=request.data, partial=True)
@@ -101,10 +112,16 @@ class ChannelAccountTestView(ChannelAccountView):
 
 account_urlpatterns = [
     path("channel-accounts", ChannelAccountListView.as_view(), name="channel-account-list"),
-    path("channel-accounts/<str:pk>", ChannelAccountDetailView.as_view(),
-         name="channel-account-detail"),
-    path("channel-accounts/<str:pk>/test", ChannelAccountTestView.as_view(),
-         name="channel-account-test"),
+    path(
+        "channel-accounts/<str:pk>",
+        ChannelAccountDetailView.as_view(),
+        name="channel-account-detail",
+    ),
+    path(
+        "channel-accounts/<str:pk>/test",
+        ChannelAccountTestView.as_view(),
+        name="channel-account-test",
+    ),
 ]
 
 

@@ -23,8 +23,9 @@ class CallbackView(APIView):
     throttle_classes: list = []
     parser_classes: list = []  # adapters read the raw request themselves
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT},
-                   tags=["callbacks"])
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, tags=["callbacks"]
+    )
     def post(self, request, account_id: str):
         account = None
         if account_id.isdigit():
@@ -38,8 +39,9 @@ class CallbackView(APIView):
         try:
             events = provider.parse_callback(request._request)
         except PermissionError as exc:
-            raise APIError(f"Callback signature check failed: {exc}", code="unauthorized",
-                           status_code=401)
+            raise APIError(
+                f"Callback signature check failed: {exc}", code="unauthorized", status_code=401
+            )
         except NotImplementedError:
             raise NotFound(f"Provider '{account.provider}' takes no callbacks.")
         except (ValueError, KeyError, TypeError) as exc:

@@ -171,8 +171,11 @@ class DeliveryRecord(FSMModelMixin, models.Model):
     @transition(field=state, source=DeliveryState.PENDING, target=DeliveryState.DEFERRED)
     def defer(self) -> None: ...
 
-    @transition(field=state, source=[DeliveryState.PENDING, DeliveryState.DEFERRED],
-                target=DeliveryState.QUEUED)
+    @transition(
+        field=state,
+        source=[DeliveryState.PENDING, DeliveryState.DEFERRED],
+        target=DeliveryState.QUEUED,
+    )
     def enqueue(self) -> None: ...
 
     @transition(field=state, source=DeliveryState.QUEUED, target=DeliveryState.SENDING)
@@ -187,8 +190,9 @@ class DeliveryRecord(FSMModelMixin, models.Model):
     @transition(field=state, source=DeliveryState.SENDING, target=DeliveryState.QUEUED)
     def retry(self) -> None: ...
 
-    @transition(field=state, source=[DeliveryState.SENDING, DeliveryState.SENT],
-                target=DeliveryState.FAILED)
+    @transition(
+        field=state, source=[DeliveryState.SENDING, DeliveryState.SENT], target=DeliveryState.FAILED
+    )
     def fail(self) -> None: ...
 
     @transition(
@@ -250,8 +254,11 @@ class DeliveryStat(models.Model):
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["hour", "channel", "template_id"],
-                                               name="uniq_delivery_stat")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "channel", "template_id"], name="uniq_delivery_stat"
+            )
+        ]
         indexes = [models.Index(fields=["template_id", "hour"], name="delivery_stat_template")]
         verbose_name = _("delivery statistic")
         verbose_name_plural = _("delivery statistics")

@@ -55,8 +55,7 @@ _local: dict[str, tuple[float, float]] = {}
 _local_lock = threading.Lock()
 
 
-def take(account_id: int, rate_per_sec: float, wanted: int, *, burst: float | None = None
-         ) -> Grant:
+def take(account_id: int, rate_per_sec: float, wanted: int, *, burst: float | None = None) -> Grant:
     """Take up to `wanted` tokens from the account's bucket (capacity `burst`, default
     one second's worth). Never blocks."""
     global _script
@@ -68,8 +67,7 @@ def take(account_id: int, rate_per_sec: float, wanted: int, *, burst: float | No
             _script = client.register_script(_TAKE)
         # Redis server time keeps every worker on one clock.
         sec, usec = client.time()
-        granted, wait_ms = _script(keys=[key], args=[rate_per_sec, burst, wanted,
-                                                     sec + usec / 1e6])
+        granted, wait_ms = _script(keys=[key], args=[rate_per_sec, burst, wanted, sec + usec / 1e6])
         return Grant(int(granted), int(wait_ms) / 1000.0)
     with _local_lock:
         now = time.monotonic()
@@ -82,8 +80,7 @@ def take(account_id: int, rate_per_sec: float, wanted: int, *, burst: float | No
         return Grant(granted, wait)
 
 
-def acquire(account_id: int, rate_per_sec: float, wanted: int, *, max_wait: float = 2.0
-            ) -> int:
+def acquire(account_id: int, rate_per_sec: float, wanted: int, *, max_wait: float = 2.0) -> int:
     """Take tokens for up to `wanted` sends, waiting at most `max_wait` seconds in total.
     Returns how many may be sent now; the caller reschedules the rest."""
     got = 0

@@ -38,8 +38,9 @@ def apply_events(*, account: ChannelAccount, events: list[CallbackEvent]) -> dic
     with transaction.atomic():
         deliveries = {
             d.provider_message_id: d
-            for d in DeliveryRecord.objects.select_for_update()
-            .filter(provider_message_id__in=ids, account=account)
+            for d in DeliveryRecord.objects.select_for_update().filter(
+                provider_message_id__in=ids, account=account
+            )
         }
         by_status: dict[str, list[int]] = defaultdict(list)
         errors: dict[int, str] = {}
@@ -55,12 +56,16 @@ def apply_events(*, account: ChannelAccount, events: list[CallbackEvent]) -> dic
                 errors[d.pk] = e.error
             kind = INTERACTIONS.get(e.status)
             if kind:
-                interactions.append(Interaction(delivery=d, kind=kind, payload=e.payload,
-                                                created_at=now))
+                interactions.append(
+                    Interaction(delivery=d, kind=kind, payload=e.payload, created_at=now)
+                )
         qs = DeliveryRecord.objects.all()
         if by_status.get("delivered"):
-            bulk_transition(qs.filter(id__in=by_status["delivered"]),
-                            DeliveryRecord.mark_delivered, delivered_at=now)
+            bulk_transition(
+                qs.filter(id__in=by_status["delivered"]),
+                DeliveryRecord.mark_delivered,
+                delivered_at=now,
+            )
         failed_ids = [pk for status in FAILURES for pk in by_status.get(status, [])]
         if failed_ids:
             bulk_transition(qs.filter(id__in=failed_ids), DeliveryRecord.fail, failed_at=now)
@@ -72,7 +77,8 @@ def apply_events(*, account: ChannelAccount, events: list[CallbackEvent]) -> dic
             qs.filter(id__in=read_ids, read_at__isnull=True).update(read_at=now)
         Interaction.objects.bulk_create(interactions)
     if failed_ids:
-        deliveries_finished.send(sender=DeliveryRecord,
-                                 task_ids={deliveries[i].task_id for i in deliveries
-                                           if deliveries[i].pk in failed_ids})
+        deliveries_finished.send(
+            sender=DeliveryRecord,
+            task_ids={deliveries[i].task_id for i in deliveries if deliveries[i].pk in failed_ids},
+        )
     return {"received": len(events), "matched": len(events) - len(unknown), "unknown": unknown}

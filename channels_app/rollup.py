@@ -46,24 +46,41 @@ def _lock() -> None:
 
 def _compute(start: datetime, now: datetime) -> list[DeliveryStat]:
     clicked = Interaction.objects.filter(delivery=OuterRef("pk"), kind=InteractionKind.CLICKED)
-    rows = (DeliveryRecord.objects.filter(created_at__gte=start).order_by()
-            .annotate(hour=TruncHour("created_at", tzinfo=UTC))
-            .values("hour", "channel", "task__template_id")
-            .annotate(total=Count("id"),
-                      sent=Count("id", filter=Q(sent_at__isnull=False)),
-                      delivered=Count("id", filter=Q(delivered_at__isnull=False)),
-                      read=Count("id", filter=Q(read_at__isnull=False)),
-                      clicked=Count("id", filter=Q(Exists(clicked))),
-                      succeeded=Count("id", filter=Q(state__in=[DeliveryState.SENT,
-                                                                DeliveryState.DELIVERED])),
-                      failed=Count("id", filter=Q(state=DeliveryState.FAILED)),
-                      skipped=Count("id", filter=Q(state=DeliveryState.SKIPPED))))
-    stats = [DeliveryStat(hour=r["hour"], channel=r["channel"],
-                          template_id=r["task__template_id"], total=r["total"], sent=r["sent"],
-                          delivered=r["delivered"], read=r["read"], clicked=r["clicked"],
-                          succeeded=r["succeeded"], failed=r["failed"], skipped=r["skipped"],
-                          updated_at=now)
-             for r in rows]
+    rows = (
+        DeliveryRecord.objects.filter(created_at__gte=start)
+        .order_by()
+        .annotate(hour=TruncHour("created_at", tzinfo=UTC))
+        .values("hour", "channel", "task__template_id")
+        .annotate(
+            total=Count("id"),
+            sent=Count("id", filter=Q(sent_at__isnull=False)),
+            delivered=Count("id", filter=Q(delivered_at__isnull=False)),
+            read=Count("id", filter=Q(read_at__isnull=False)),
+            clicked=Count("id", filter=Q(Exists(clicked))),
+            succeeded=Count(
+                "id", filter=Q(state__in=[DeliveryState.SENT, DeliveryState.DELIVERED])
+            ),
+            failed=Count("id", filter=Q(state=DeliveryState.FAILED)),
+            skipped=Count("id", filter=Q(state=DeliveryState.SKIPPED)),
+        )
+    )
+    stats = [
+        DeliveryStat(
+            hour=r["hour"],
+            channel=r["channel"],
+            template_id=r["task__template_id"],
+            total=r["total"],
+            sent=r["sent"],
+            delivered=r["delivered"],
+            read=r["read"],
+            clicked=r["clicked"],
+            succeeded=r["succeeded"],
+            failed=r["failed"],
+            skipped=r["skipped"],
+            updated_at=now,
+        )
+        for r in rows
+    ]
     return stats
 
 
@@ -71,8 +88,9 @@ STALE_AFTER = timedelta(minutes=5)
 
 
 def last_refresh() -> datetime | None:
-    latest = DeliveryStat.objects.order_by("-updated_at").values_list("updated_at",
-                                                                       flat=True).first()
+    latest = (
+        DeliveryStat.objects.order_by("-updated_at").values_list("updated_at", flat=True).first()
+    )
     return latest
 
 

@@ -46,8 +46,9 @@ def _provider_for(account: ChannelAccount | None, channel: str = "") -> Provider
     return cls(account.config if account else {}, account_id=account.pk if account else None)
 
 
-def weighted_order(accounts: list[ChannelAccount], rng: random.Random | None = None
-                   ) -> list[ChannelAccount]:
+def weighted_order(
+    accounts: list[ChannelAccount], rng: random.Random | None = None
+) -> list[ChannelAccount]:
     """Accounts in a random order where the chance to come first follows `weight`."""
     rng = rng or random
     pool = [a for a in accounts if a.weight > 0]
@@ -70,8 +71,9 @@ def enabled_accounts(channel: str) -> list[ChannelAccount]:
     return list(ChannelAccount.objects.filter(channel=channel, enabled=True).order_by("id"))
 
 
-def routes_for(channel: str, pinned_account_id: int | None = None,
-               group: bool | None = None) -> list[Route]:
+def routes_for(
+    channel: str, pinned_account_id: int | None = None, group: bool | None = None
+) -> list[Route]:
     """Routes to try in order for a chunk on `channel` (failover goes down the list)."""
     if pinned_account_id:
         account = ChannelAccount.objects.filter(pk=pinned_account_id).first()
@@ -113,7 +115,8 @@ def is_group_channel(channel: str, pinned_account_id: int | None = None) -> bool
 def record_success(account: ChannelAccount | None) -> None:
     if account is not None and (account.consecutive_failures or account.paused_until):
         ChannelAccount.objects.filter(pk=account.pk).update(
-            consecutive_failures=0, paused_until=None)
+            consecutive_failures=0, paused_until=None
+        )
 
 
 def record_failure(account: ChannelAccount | None, error: str) -> None:
@@ -122,8 +125,10 @@ def record_failure(account: ChannelAccount | None, error: str) -> None:
     if account is None:
         return
     ChannelAccount.objects.filter(pk=account.pk).update(
-        consecutive_failures=F("consecutive_failures") + 1, last_error=error[:1000])
+        consecutive_failures=F("consecutive_failures") + 1, last_error=error[:1000]
+    )
     account.refresh_from_db(fields=["consecutive_failures"])
     if account.consecutive_failures >= CIRCUIT_THRESHOLD:
         ChannelAccount.objects.filter(pk=account.pk).update(
-            paused_until=timezone.now() + CIRCUIT_COOLDOWN)
+            paused_until=timezone.now() + CIRCUIT_COOLDOWN
+        )

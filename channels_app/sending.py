@@ -65,8 +65,11 @@ def claim(ids: Iterable[int]) -> list[int]:
         )
         if claimed:
             bulk_transition(
-                DeliveryRecord.objects.filter(id__in=claimed), DeliveryRecord.claim,
-                attempts=F("attempts") + 1, lease_until=lease)
+                DeliveryRecord.objects.filter(id__in=claimed),
+                DeliveryRecord.claim,
+                attempts=F("attempts") + 1,
+                lease_until=lease,
+            )
     return claimed
 
 
@@ -85,9 +88,14 @@ def _message(d: DeliveryRecord) -> OutboundMessage:
         extra=content.get("extra") or {},
         mentions=d.mentions or [],
         recipient={
-            "external_id": recipient.external_id, "name": recipient.name,
-            "email": recipient.email, "phone": recipient.phone, "locale": recipient.locale,
-        } if recipient else {},
+            "external_id": recipient.external_id,
+            "name": recipient.name,
+            "email": recipient.email,
+            "phone": recipient.phone,
+            "locale": recipient.locale,
+        }
+        if recipient
+        else {},
         task_id=str(d.task_id),
         template=content.get("template", ""),
         category=content.get("category", ""),
@@ -101,8 +109,7 @@ def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
     if not claimed:
         return {"claimed": 0}
     deliveries = list(
-        DeliveryRecord.objects.filter(id__in=claimed).select_related("recipient")
-        .order_by("id")
+        DeliveryRecord.objects.filter(id__in=claimed).select_related("recipient").order_by("id")
     )
     results: dict[int, tuple[SendResult, Route | None]] = {}
     to_send: dict[int | None, list[DeliveryRecord]] = defaultdict(list)
@@ -111,11 +118,17 @@ def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
     journaled = journal.already_sent(d.pk for d in deliveries if d.attempts > 1)
     for d in deliveries:
         if d.pk in journaled:
-            results[d.pk] = (SendResult(d.pk, ok=True, provider_message_id=journaled[d.pk]),
-                             None)
+            results[d.pk] = (SendResult(d.pk, ok=True, provider_message_id=journaled[d.pk]), None)
         elif (d.content or {}).get("render_error"):
-            results[d.pk] = (SendResult(d.pk, ok=False, permanent=True,
-                                        error=f"render error: {d.content['render_error']}"), None)
+            results[d.pk] = (
+                SendResult(
+                    d.pk,
+                    ok=False,
+                    permanent=True,
+                    error=f"render error: {d.content['render_error']}",
+                ),
+                None,
+            )
         else:
             to_send[d.account_id].append(d)
 
@@ -128,12 +141,16 @@ def send_chunk(channel: str, ids: list[int]) -> dict[str, int]:
 def _extend_lease(ids: list[int]) -> None:
     """Rows still waiting in this chunk keep their claim while earlier ones are sent."""
     lease = timezone.now() + timedelta(seconds=_conf("SEND_LEASE_SECONDS"))
-    DeliveryRecord.objects.filter(id__in=ids, state=DeliveryState.SENDING).update(
-        lease_until=lease)
+    DeliveryRecord.objects.filter(id__in=ids, state=DeliveryState.SENDING).update(lease_until=lease)
 
 
-def _send_group(channel: str, pinned: int | None, group: list[DeliveryRecord],
-                results: dict[int, tuple[SendResult, Route | None]], limited: set[int]) -> None:
+def _send_group(
+    channel: str,
+    pinned: int | None,
+    group: list[DeliveryRecord],
+    results: dict[int, tuple[SendResult, Route | None]],
+    limited: set[int],
+) -> None:
     """Send rows that share a pinned account (or none) down the route list: weighted
     accounts, failover to the next on transient errors, rate limits per account."""
     pending = {d.pk: d for d in group}
@@ -159,7 +176,7 @@ def _send_group(channel: str, pinned: int | None, group: list[DeliveryRecord],
             for start in range(0, len(ids_now), size):
                 if start:
                     _extend_lease(ids_now[start:])
-                part = ids_now[start:start + size]
+                part = ids_now[start : start + size]
                 batch += route.provider.send_batch([_message(pending[i]) for i in part])
         finally:
             route.provider.close()
@@ -182,14 +199,17 @@ def _send_group(channel: str, pinned: int | None, group: list[DeliveryRecord],
 
 
 def _log_attempt(d: DeliveryRecord, r: SendResult, route: Route | None) -> None:
-    d.attempt_log = [*(d.attempt_log or []), {
-        "at": timezone.now().isoformat(),
-        "account": route.account_id if route else None,
-        "provider": route.provider_id if route else "",
-        "ok": r.ok,
-        "error": r.error,
-        "permanent": r.permanent,
-    }][-20:]
+    d.attempt_log = [
+        *(d.attempt_log or []),
+        {
+            "at": timezone.now().isoformat(),
+            "account": route.account_id if route else None,
+            "provider": route.provider_id if route else "",
+            "ok": r.ok,
+            "error": r.error,
+            "permanent": r.permanent,
+        },
+    ][-20:]
 
 
 def update_rows(rows: list[DeliveryRecord], fields: list[str]) -> None:
@@ -200,8 +220,13 @@ def update_rows(rows: list[DeliveryRecord], fields: list[str]) -> None:
         DeliveryRecord.objects.bulk_update(rows, fields, batch_size=500)
 
 
-def transition_rows(rows: list[DeliveryRecord], fields: list[str], *methods: Any,
-                    from_states: list[str] | None = None, **values: Any) -> int:
+def transition_rows(
+    rows: list[DeliveryRecord],
+    fields: list[str],
+    *methods: Any,
+    from_states: list[str] | None = None,
+    **values: Any,
+) -> int:
     """`update_rows` and `bulk_transition` in one statement: the rows still in a source
     state of the first transition move to the target of the last one (each step leads
     into the next), with their own `fields` and the shared `values`. One new row version
@@ -227,9 +252,14 @@ def transition_rows(rows: list[DeliveryRecord], fields: list[str], *methods: Any
     return moved
 
 
-def _values_update(rows: list[DeliveryRecord], fields: list[str], *,
-                   sources: list[str] | None = None, target: str = "",
-                   values: dict[str, Any] | None = None) -> int | None:
+def _values_update(
+    rows: list[DeliveryRecord],
+    fields: list[str],
+    *,
+    sources: list[str] | None = None,
+    target: str = "",
+    values: dict[str, Any] | None = None,
+) -> int | None:
     """UPDATE ... FROM (VALUES ...) on PostgreSQL (None elsewhere)."""
     connection = connections[DeliveryRecord.objects.db]
     if connection.vendor != "postgresql":
@@ -249,27 +279,35 @@ def _values_update(rows: list[DeliveryRecord], fields: list[str], *,
         field = meta.get_field(name)
         assign.append(f"{field.column} = %s")
         shared.append(field.get_db_prep_save(value, connection))
-    row_sql = "(" + ", ".join(["%s::bigint", *(f"%s::{c.db_type(connection)}"
-                                                for c in columns)]) + ")"
+    row_sql = (
+        "(" + ", ".join(["%s::bigint", *(f"%s::{c.db_type(connection)}" for c in columns)]) + ")"
+    )
     moved = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 1000):
-            chunk = rows[start:start + 1000]
+            chunk = rows[start : start + 1000]
             params: list[Any] = list(shared)
             for row in chunk:
                 params.append(row.pk)
-                params.extend(c.get_db_prep_save(getattr(row, c.attname), connection)
-                              for c in columns)
+                params.extend(
+                    c.get_db_prep_save(getattr(row, c.attname), connection) for c in columns
+                )
             cursor.execute(
                 f"UPDATE {meta.db_table} AS t SET {', '.join(assign)} "
                 f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({names}) "
-                f"WHERE t.id = v.id{where}", params + where_params)
+                f"WHERE t.id = v.id{where}",
+                params + where_params,
+            )
             moved += cursor.rowcount
     return moved
 
-def write_results(channel: str, deliveries: list[DeliveryRecord],
-                  results: dict[int, tuple[SendResult, Route | None]],
-                  limited: set[int] | None = None) -> dict[str, int]:
+
+def write_results(
+    channel: str,
+    deliveries: list[DeliveryRecord],
+    results: dict[int, tuple[SendResult, Route | None]],
+    limited: set[int] | None = None,
+) -> dict[str, int]:
     now = timezone.now()
     limit = max_attempts(channel)
     limited = limited or set()
@@ -299,45 +337,78 @@ def write_results(channel: str, deliveries: list[DeliveryRecord],
     with transaction.atomic():
         # One statement per outcome writes the results and moves the state together.
         sending = DeliveryRecord.objects.filter(state=DeliveryState.SENDING)
-        transition_rows([by_id[i] for i in sent], fields, DeliveryRecord.mark_sent,
-                        sent_at=now, lease_until=None)
-        transition_rows([by_id[i] for i in delivered], fields, DeliveryRecord.mark_sent,
-                        DeliveryRecord.mark_delivered, sent_at=now, delivered_at=now,
-                        lease_until=None)
-        transition_rows([by_id[i] for i in failed], fields, DeliveryRecord.fail,
-                        from_states=[DeliveryState.SENDING], failed_at=now, lease_until=None)
+        transition_rows(
+            [by_id[i] for i in sent],
+            fields,
+            DeliveryRecord.mark_sent,
+            sent_at=now,
+            lease_until=None,
+        )
+        transition_rows(
+            [by_id[i] for i in delivered],
+            fields,
+            DeliveryRecord.mark_sent,
+            DeliveryRecord.mark_delivered,
+            sent_at=now,
+            delivered_at=now,
+            lease_until=None,
+        )
+        transition_rows(
+            [by_id[i] for i in failed],
+            fields,
+            DeliveryRecord.fail,
+            from_states=[DeliveryState.SENDING],
+            failed_at=now,
+            lease_until=None,
+        )
         update_rows(retrying, fields)
         lease = timedelta(seconds=_conf("SEND_LEASE_SECONDS"))
         if limited:
             # Not an attempt: back to the queue for the bucket to refill.
             retry_in = _conf("RATE_LIMIT_RETRY_SECONDS")
             not_before = now + timedelta(seconds=retry_in)
-            bulk_transition(sending.filter(id__in=limited), DeliveryRecord.retry,
-                            attempts=F("attempts") - 1, not_before=not_before,
-                            lease_until=not_before + lease)
+            bulk_transition(
+                sending.filter(id__in=limited),
+                DeliveryRecord.retry,
+                attempts=F("attempts") - 1,
+                not_before=not_before,
+                lease_until=not_before + lease,
+            )
             limited_ids = sorted(limited)
             transaction.on_commit(lambda: enqueue_chunk(channel, limited_ids, countdown=retry_in))
         for delay, ids in retry.items():
             not_before = now + timedelta(seconds=delay)
-            bulk_transition(sending.filter(id__in=ids), DeliveryRecord.retry,
-                            not_before=not_before, lease_until=not_before + lease)
-            transaction.on_commit(lambda ids=ids, delay=delay: enqueue_chunk(
-                channel, ids, countdown=delay))
+            bulk_transition(
+                sending.filter(id__in=ids),
+                DeliveryRecord.retry,
+                not_before=not_before,
+                lease_until=not_before + lease,
+            )
+            transaction.on_commit(
+                lambda ids=ids, delay=delay: enqueue_chunk(channel, ids, countdown=delay)
+            )
         if failed:
             # In the same transaction: fallbacks exist before anyone sees the task done.
             failed_set = set(failed)
-            deliveries_failed.send(sender=DeliveryRecord,
-                                   deliveries=[d for d in deliveries if d.pk in failed_set])
+            deliveries_failed.send(
+                sender=DeliveryRecord, deliveries=[d for d in deliveries if d.pk in failed_set]
+            )
     task_ids = {d.task_id for d in deliveries if d.pk in set(sent + delivered + failed)}
     if sent or delivered:
         gone = set(sent + delivered)
-        deliveries_sent.send(sender=DeliveryRecord,
-                             deliveries=[d for d in deliveries if d.pk in gone])
+        deliveries_sent.send(
+            sender=DeliveryRecord, deliveries=[d for d in deliveries if d.pk in gone]
+        )
     if task_ids:
         deliveries_finished.send(sender=DeliveryRecord, task_ids=task_ids)
-    counts = {"claimed": len(deliveries), "sent": len(sent), "delivered": len(delivered),
-              "failed": len(failed), "retry": sum(len(v) for v in retry.values()),
-              "rate_limited": len(limited)}
+    counts = {
+        "claimed": len(deliveries),
+        "sent": len(sent),
+        "delivered": len(delivered),
+        "failed": len(failed),
+        "retry": sum(len(v) for v in retry.values()),
+        "rate_limited": len(limited),
+    }
     logger.info("chunk %s %s", channel, counts)
     return counts
 
@@ -346,19 +417,24 @@ def write_results(channel: str, deliveries: list[DeliveryRecord],
 PRIORITIES = {"high": 0, "normal": 3, "low": 6}
 
 
-def enqueue_chunk(channel: str, ids: list[int], *, countdown: float | None = None,
-                  priority: str = "normal") -> None:
+def enqueue_chunk(
+    channel: str, ids: list[int], *, countdown: float | None = None, priority: str = "normal"
+) -> None:
     """Push one chunk of delivery ids to the channel's queue."""
     from .tasks import send_chunk_task
 
     kind = get_channel(channel)
     queue = kind.queue if kind else "send_webhook"
-    send_chunk_task.apply_async(args=[channel, ids], queue=queue, countdown=countdown,
-                                priority=PRIORITIES.get(priority, PRIORITIES["normal"]))
+    send_chunk_task.apply_async(
+        args=[channel, ids],
+        queue=queue,
+        countdown=countdown,
+        priority=PRIORITIES.get(priority, PRIORITIES["normal"]),
+    )
 
 
 def enqueue_ids(channel: str, ids: list[int], *, priority: str = "normal") -> None:
     kind = get_channel(channel)
     size = (kind.chunk_size if kind else 0) or _conf("SEND_CHUNK_SIZE")
     for start in range(0, len(ids), size):
-        enqueue_chunk(channel, ids[start:start + size], priority=priority)
+        enqueue_chunk(channel, ids[start : start + size], priority=priority)

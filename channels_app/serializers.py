@@ -32,20 +32,40 @@ class ChannelAccountSerializer(serializers.ModelSerializer):
     config = serializers.DictField(
         required=False,
         help_text="Provider settings. Secrets are write-only: responses mask them, and an "
-        'edit that leaves a secret out or sends "********" back keeps the stored one.')
+        'edit that leaves a secret out or sends "********" back keeps the stored one.',
+    )
     weight = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
-    rate_limit_per_sec = serializers.FloatField(required=False, allow_null=True,
-                                                help_text="Sends per second; null: unlimited.")
+    rate_limit_per_sec = serializers.FloatField(
+        required=False, allow_null=True, help_text="Sends per second; null: unlimited."
+    )
     enabled = serializers.BooleanField(required=False)
     sandbox = serializers.BooleanField(required=False)
 
     class Meta:
         model = ChannelAccount
-        fields = ["id", "channel", "provider", "name", "config", "weight", "rate_limit_per_sec",
-                  "enabled", "sandbox", "consecutive_failures", "paused_until", "last_error",
-                  "created_at", "updated_at"]
-        read_only_fields = ["consecutive_failures", "paused_until", "last_error", "created_at",
-                            "updated_at"]
+        fields = [
+            "id",
+            "channel",
+            "provider",
+            "name",
+            "config",
+            "weight",
+            "rate_limit_per_sec",
+            "enabled",
+            "sandbox",
+            "consecutive_failures",
+            "paused_until",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "consecutive_failures",
+            "paused_until",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
 
     def validate_rate_limit_per_sec(self, value: float | None) -> float | None:
         if value is not None and value <= 0:

@@ -33,14 +33,20 @@ def _is_ours(url: str) -> bool:
 def wrap_html(html: str, delivery_id: int) -> str:
     def sub(m: re.Match) -> str:
         url = m.group(2)
-        return m.group(0) if _is_ours(url) else f"{m.group(1)}{tracking_url(delivery_id, url)}{m.group(3)}"
+        return (
+            m.group(0)
+            if _is_ours(url)
+            else f"{m.group(1)}{tracking_url(delivery_id, url)}{m.group(3)}"
+        )
 
     return _HREF.sub(sub, html)
 
 
 def wrap_text(text: str, delivery_id: int) -> str:
-    return _BARE.sub(lambda m: m.group(0) if _is_ours(m.group(0)) else
-                     tracking_url(delivery_id, m.group(0)), text)
+    return _BARE.sub(
+        lambda m: m.group(0) if _is_ours(m.group(0)) else tracking_url(delivery_id, m.group(0)),
+        text,
+    )
 
 
 def click(request: HttpRequest, token: str) -> HttpResponseRedirect:
@@ -53,7 +59,10 @@ def click(request: HttpRequest, token: str) -> HttpResponseRedirect:
         raise Http404("Unknown link")
     if DeliveryRecord.objects.filter(pk=delivery_id).exists():
         Interaction.objects.create(
-            delivery_id=delivery_id, kind=InteractionKind.CLICKED, url=url[:2000],
+            delivery_id=delivery_id,
+            kind=InteractionKind.CLICKED,
+            url=url[:2000],
             created_at=timezone.now(),
-            payload={"user_agent": request.headers.get("User-Agent", "")[:300]})
+            payload={"user_agent": request.headers.get("User-Agent", "")[:300]},
+        )
     return HttpResponseRedirect(url)

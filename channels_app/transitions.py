@@ -27,7 +27,11 @@ def transition_target(method: Any) -> str:
 
 def bulk_transition(qs: QuerySet, method: Any, **fields: Any) -> int:
     """Move every row of `qs` allowed by `method` to its target; returns the row count."""
-    field_name = method._django_fsm.field if isinstance(method._django_fsm.field, str) \
+    field_name = (
+        method._django_fsm.field
+        if isinstance(method._django_fsm.field, str)
         else method._django_fsm.field.name
+    )
     return qs.filter(**{f"{field_name}__in": transition_sources(method)}).update(
-        **{field_name: transition_target(method)}, **fields)
+        **{field_name: transition_target(method)}, **fields
+    )

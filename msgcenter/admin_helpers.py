@@ -95,8 +95,9 @@ def changelist_url(model: type[Model], **params: object) -> str:
 
 
 def link(url: str, text: object) -> str:
-    return format_html('<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>',
-                       url, text)
+    return format_html(
+        '<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>', url, text
+    )
 
 
 def finish_action(request: HttpRequest, url: str) -> HttpResponse:

@@ -41,7 +41,9 @@ class HasScope(permissions.BasePermission):
             return True
         client = request.user
         if client is None or not getattr(client, "is_authenticated", False):
-            raise exceptions.NotAuthenticated("Missing API key: send 'Authorization: Bearer <key>'.")
+            raise exceptions.NotAuthenticated(
+                "Missing API key: send 'Authorization: Bearer <key>'."
+            )
         if not client.has_scope(scope):
             raise exceptions.PermissionDenied(f"This API key lacks the '{scope}' scope.")
         return True

@@ -41,12 +41,28 @@ PERIODS = {
 }
 DEFAULT_PERIOD = "24h"
 SUCCEEDED = (DeliveryState.SENT, DeliveryState.DELIVERED)
-BACKLOG_STATES = (DeliveryState.PENDING, DeliveryState.DEFERRED, DeliveryState.QUEUED,
-                  DeliveryState.SENDING)
+BACKLOG_STATES = (
+    DeliveryState.PENDING,
+    DeliveryState.DEFERRED,
+    DeliveryState.QUEUED,
+    DeliveryState.SENDING,
+)
 TOP = 8
 # Chart colours per channel (stable order), then a fallback palette.
-PALETTE = ["#7c3aed", "#0ea5e9", "#22c55e", "#f59e0b", "#ef4444", "#14b8a6", "#ec4899",
-           "#6366f1", "#84cc16", "#f97316", "#64748b", "#a855f7"]
+PALETTE = [
+    "#7c3aed",
+    "#0ea5e9",
+    "#22c55e",
+    "#f59e0b",
+    "#ef4444",
+    "#14b8a6",
+    "#ec4899",
+    "#6366f1",
+    "#84cc16",
+    "#f97316",
+    "#64748b",
+    "#a855f7",
+]
 
 
 @dataclass(frozen=True)
@@ -62,9 +78,11 @@ class Filters:
         period = request.GET.get("period", DEFAULT_PERIOD)
         channel = request.GET.get("channel", "")
         template = request.GET.get("template", "")
-        return cls(period=period if period in PERIODS else DEFAULT_PERIOD,
-                   channel=channel if channel in CHANNELS else "",
-                   template=int(template) if template.isdigit() else None)
+        return cls(
+            period=period if period in PERIODS else DEFAULT_PERIOD,
+            channel=channel if channel in CHANNELS else "",
+            template=int(template) if template.isdigit() else None,
+        )
 
     @property
     def since_delta(self) -> timedelta:
@@ -79,6 +97,7 @@ class Filters:
 
 
 # --- selectors (one query each) ------------------------------------------------------
+
 
 def deliveries_in(filters: Filters, since: datetime):
     qs = DeliveryRecord.objects.filter(created_at__gte=since)
@@ -109,14 +128,18 @@ def _rate(row: dict[str, Any]) -> float | None:
 
 def per_channel(filters: Filters, since: datetime) -> list[dict[str, Any]]:
     """Per channel: totals, the funnel stages reached and the terminal outcomes."""
-    rows = (stats_in(filters, since).order_by().values("channel")
-            .annotate(**{key: Sum(key) for key in STAGES}).order_by("channel"))
+    rows = (
+        stats_in(filters, since)
+        .order_by()
+        .values("channel")
+        .annotate(**{key: Sum(key) for key in STAGES})
+        .order_by("channel")
+    )
     return [{**row, "success_rate": _rate(row)} for row in rows]
 
 
 def over_time(filters: Filters, since: datetime) -> list[tuple[datetime, str, int]]:
-    rows = (stats_in(filters, since).order_by().values("hour", "channel")
-            .annotate(n=Sum("total")))
+    rows = stats_in(filters, since).order_by().values("hour", "channel").annotate(n=Sum("total"))
     return [(r["hour"], r["channel"], r["n"]) for r in rows]
 
 
@@ -131,30 +154,48 @@ def backlog(filters: Filters) -> dict[str, Any]:
     counts = dict.fromkeys(BACKLOG_STATES, 0)
     for row in qs.order_by().values("state").annotate(n=Count("id")):
         counts[row["state"]] = row["n"]
-    next_release = qs.filter(state=DeliveryState.DEFERRED).aggregate(
-        at=Min("not_before"))["at"]
+    next_release = qs.filter(state=DeliveryState.DEFERRED).aggregate(at=Min("not_before"))["at"]
     tasks = MessageTask.objects.filter(state=TaskState.SCHEDULED)
     if filters.template:
         tasks = tasks.filter(template_id=filters.template)
-    return {"counts": counts, "next_release": next_release,
-            "scheduled_tasks": tasks.count()}
+    return {"counts": counts, "next_release": next_release, "scheduled_tasks": tasks.count()}
 
 
 def top_errors(filters: Filters, since: datetime) -> list[dict[str, Any]]:
-    return list(deliveries_in(filters, since).filter(state=DeliveryState.FAILED).order_by()
-                .annotate(message=Substr("error", 1, 160)).values("message", "channel")
-                .annotate(n=Count("id")).order_by("-n", "message")[:TOP])
+    return list(
+        deliveries_in(filters, since)
+        .filter(state=DeliveryState.FAILED)
+        .order_by()
+        .annotate(message=Substr("error", 1, 160))
+        .values("message", "channel")
+        .annotate(n=Count("id"))
+        .order_by("-n", "message")[:TOP]
+    )
 
 
 def top_templates(filters: Filters, since: datetime) -> list[dict[str, Any]]:
-    rows = list(stats_in(filters, since).order_by().values("template_id")
-                .annotate(total=Sum("total"), succeeded=Sum("succeeded"), failed=Sum("failed"))
-                .order_by("-total")[:TOP])
-    names = dict(MessageTemplate.objects.filter(pk__in=[r["template_id"] for r in rows])
-                 .values_list("pk", "code"))
-    return [{"id": r["template_id"], "code": names.get(r["template_id"], f"#{r['template_id']}"),
-             "total": r["total"], "failed": r["failed"], "success_rate": _rate(r)}
-            for r in rows]
+    rows = list(
+        stats_in(filters, since)
+        .order_by()
+        .values("template_id")
+        .annotate(total=Sum("total"), succeeded=Sum("succeeded"), failed=Sum("failed"))
+        .order_by("-total")[:TOP]
+    )
+    names = dict(
+        MessageTemplate.objects.filter(pk__in=[r["template_id"] for r in rows]).values_list(
+            "pk", "code"
+        )
+    )
+    return [
+        {
+            "id": r["template_id"],
+            "code": names.get(r["template_id"], f"#{r['template_id']}"),
+            "total": r["total"],
+            "failed": r["failed"],
+            "success_rate": _rate(r),
+        }
+        for r in rows
+    ]
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -172,8 +213,7 @@ SQLITE_LATENCY_SAMPLE = 20_000
 LATENCY_SAMPLE = 50_000
 
 
-def latency(filters: Filters, since: datetime, sent: int = 0
-            ) -> dict[str, dict[str, float | None]]:
+def latency(filters: Filters, since: datetime, sent: int = 0) -> dict[str, dict[str, float | None]]:
     """Seconds from task creation to sent, p50 and p95, per channel and for all:
     percentile_cont in PostgreSQL (over a TABLESAMPLE of the deliveries when `sent`, the
     period's sent count, is large); on SQLite the latest rows are read and sorted."""
@@ -204,18 +244,22 @@ def latency(filters: Filters, since: datetime, sent: int = 0
             cursor.execute(sql, args)
             rows = cursor.fetchall()
         # The grand total (the empty grouping set) comes with a NULL channel: key "".
-        return {channel or "": {"p50": _num(p50), "p95": _num(p95)}
-                for channel, p50, p95 in rows}
-    rows = list(deliveries_in(filters, since).filter(sent_at__isnull=False)
-                .order_by("-id").values_list("channel", "sent_at", "task__created_at")
-                [:SQLITE_LATENCY_SAMPLE])
+        return {channel or "": {"p50": _num(p50), "p95": _num(p95)} for channel, p50, p95 in rows}
+    rows = list(
+        deliveries_in(filters, since)
+        .filter(sent_at__isnull=False)
+        .order_by("-id")
+        .values_list("channel", "sent_at", "task__created_at")[:SQLITE_LATENCY_SAMPLE]
+    )
     by_channel: dict[str, list[float]] = {}
     for channel, sent_at, created_at in rows:
         seconds = max((sent_at - created_at).total_seconds(), 0.0)
         by_channel.setdefault(channel, []).append(seconds)
         by_channel.setdefault("", []).append(seconds)
-    return {channel: {"p50": _percentile(v, 0.5), "p95": _percentile(v, 0.95)}
-            for channel, v in by_channel.items()}
+    return {
+        channel: {"p50": _percentile(v, 0.5), "p95": _percentile(v, 0.95)}
+        for channel, v in by_channel.items()
+    }
 
 
 def _num(value: Any) -> float | None:
@@ -229,10 +273,14 @@ def stats(filters: Filters, now: datetime | None = None) -> dict[str, Any]:
     as_of = rollup.ensure_fresh(now)
     channels = per_channel(filters, since)
     return {
-        "since": since, "now": now, "as_of": as_of, "channels": channels,
+        "since": since,
+        "now": now,
+        "as_of": as_of,
+        "channels": channels,
         "series": over_time(filters, since),
         "clicked": sum(row["clicked"] for row in channels),
-        "backlog": backlog(filters), "errors": top_errors(filters, since),
+        "backlog": backlog(filters),
+        "errors": top_errors(filters, since),
         "templates": top_templates(filters, since),
         "latency": latency(filters, since, sent=sum(row["sent"] for row in channels)),
     }
@@ -250,6 +298,7 @@ def cached_stats(filters: Filters) -> dict[str, Any]:
 
 
 # --- presentation -------------------------------------------------------------------
+
 
 def _buckets(since: datetime, now: datetime, bucket: str) -> list[datetime]:
     tz = timezone.get_current_timezone()
@@ -290,27 +339,50 @@ def over_time_chart(data: dict[str, Any], filters: Filters) -> dict[str, Any]:
             values[channel][i] += n
     return {
         "labels": [b.strftime(fmt) for b in buckets],
-        "datasets": [{"label": c, "data": values[c], "backgroundColor": _color(i),
-                      "stack": "deliveries"} for i, c in enumerate(channels)],
+        "datasets": [
+            {"label": c, "data": values[c], "backgroundColor": _color(i), "stack": "deliveries"}
+            for i, c in enumerate(channels)
+        ],
     }
 
 
-def _chart_options(*, stacked: bool = False, legend: bool = True, horizontal: bool = False, max_value: float | None = None) -> str:
-    value_axis = {"stacked": stacked, "beginAtZero": True,
-                  "ticks": {"color": "#9ca3af", "precision": 0},
-                  "grid": {"color": "rgba(156,163,175,.2)"}}
+def _chart_options(
+    *,
+    stacked: bool = False,
+    legend: bool = True,
+    horizontal: bool = False,
+    max_value: float | None = None,
+) -> str:
+    value_axis = {
+        "stacked": stacked,
+        "beginAtZero": True,
+        "ticks": {"color": "#9ca3af", "precision": 0},
+        "grid": {"color": "rgba(156,163,175,.2)"},
+    }
     if max_value is not None:
         value_axis["max"] = max_value
-    category_axis = {"stacked": stacked, "ticks": {"color": "#9ca3af", "autoSkip": True},
-                     "grid": {"display": False}}
+    category_axis = {
+        "stacked": stacked,
+        "ticks": {"color": "#9ca3af", "autoSkip": True},
+        "grid": {"display": False},
+    }
     options = {
-        "responsive": True, "maintainAspectRatio": False, "animation": False,
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "animation": False,
         "indexAxis": "y" if horizontal else "x",
-        "plugins": {"legend": {"display": legend, "position": "bottom",
-                               "labels": {"color": "#9ca3af", "boxWidth": 10}},
-                    "tooltip": {"enabled": True}},
-        "scales": {"x": value_axis if horizontal else category_axis,
-                   "y": category_axis if horizontal else value_axis},
+        "plugins": {
+            "legend": {
+                "display": legend,
+                "position": "bottom",
+                "labels": {"color": "#9ca3af", "boxWidth": 10},
+            },
+            "tooltip": {"enabled": True},
+        },
+        "scales": {
+            "x": value_axis if horizontal else category_axis,
+            "y": category_axis if horizontal else value_axis,
+        },
         "datasets": {"bar": {"borderRadius": 4}},
     }
     return json.dumps(options)
@@ -338,42 +410,58 @@ def build_context(request: HttpRequest) -> dict[str, Any]:
     filters = Filters.from_request(request)
     data = cached_stats(filters)
     channels = data["channels"]
-    totals = {key: sum(row[key] for row in channels)
-              for key in ("total", "sent", "delivered", "read", "succeeded", "failed",
-                          "skipped")}
+    totals = {
+        key: sum(row[key] for row in channels)
+        for key in ("total", "sent", "delivered", "read", "succeeded", "failed", "skipped")
+    }
     funnel_values = [totals["sent"], totals["delivered"], totals["read"], data["clicked"]]
     funnel_labels = [str(_("Sent")), str(_("Delivered")), str(_("Read")), str(_("Clicked"))]
-    funnel = [{"label": label, "value": value, "pct": _pct(value, totals["sent"])}
-              for label, value in zip(funnel_labels, funnel_values, strict=True)]
+    funnel = [
+        {"label": label, "value": value, "pct": _pct(value, totals["sent"])}
+        for label, value in zip(funnel_labels, funnel_values, strict=True)
+    ]
     rates = [row for row in channels if row["success_rate"] is not None]
     latency = data["latency"]
     deliveries_url = reverse("admin:channels_app_deliveryrecord_changelist")
     since_local = timezone.localtime(data["since"])
 
     def deliveries_link(**params: Any) -> str:
-        params = {"created_at_from_0": since_local.strftime("%Y-%m-%d"),
-                  "created_at_from_1": since_local.strftime("%H:%M"), **params}
+        params = {
+            "created_at_from_0": since_local.strftime("%Y-%m-%d"),
+            "created_at_from_1": since_local.strftime("%H:%M"),
+            **params,
+        }
         if filters.template:
             params["task__template__id__exact"] = filters.template
         return f"{deliveries_url}?{urlencode(params)}"
 
-    errors = [{**row, "url": deliveries_link(state__exact="failed", channel=row["channel"])}
-              for row in data["errors"]]
+    errors = [
+        {**row, "url": deliveries_link(state__exact="failed", channel=row["channel"])}
+        for row in data["errors"]
+    ]
     backlog_data = data["backlog"]
     return {
         "filters": filters,
         "periods": [(key, label) for key, (_d, _b, label) in PERIODS.items()],
         "channel_choices": [(kind.kind, kind.label) for kind in CHANNELS.values()],
-        "template_choices": list(MessageTemplate.objects.order_by("code")
-                                 .values_list("id", "code")),
+        "template_choices": list(
+            MessageTemplate.objects.order_by("code").values_list("id", "code")
+        ),
         "totals": totals,
         "success_rate": _pct(totals["succeeded"], totals["succeeded"] + totals["failed"]),
-        "latency_all": {"p50": _duration((latency.get("") or {}).get("p50")),
-                        "p95": _duration((latency.get("") or {}).get("p95"))},
-        "channel_rows": [{**row, "p50": _duration((latency.get(row["channel"]) or {}).get("p50")),
-                          "p95": _duration((latency.get(row["channel"]) or {}).get("p95")),
-                          "url": deliveries_link(channel=row["channel"])}
-                         for row in channels],
+        "latency_all": {
+            "p50": _duration((latency.get("") or {}).get("p50")),
+            "p95": _duration((latency.get("") or {}).get("p95")),
+        },
+        "channel_rows": [
+            {
+                **row,
+                "p50": _duration((latency.get(row["channel"]) or {}).get("p50")),
+                "p95": _duration((latency.get(row["channel"]) or {}).get("p95")),
+                "url": deliveries_link(channel=row["channel"]),
+            }
+            for row in channels
+        ],
         "funnel": funnel,
         "backlog": backlog_data,
         "backlog_total": sum(backlog_data["counts"].values()),
@@ -383,18 +471,31 @@ def build_context(request: HttpRequest) -> dict[str, Any]:
         "top_templates": data["templates"],
         "chart_over_time": json.dumps(over_time_chart(data, filters)),
         "chart_over_time_options": _chart_options(stacked=True),
-        "chart_success": json.dumps({
-            "labels": [row["channel"] for row in rates],
-            "datasets": [{"label": str(_("Success rate (%)")),
-                          "data": [row["success_rate"] for row in rates],
-                          "backgroundColor": [_color(i) for i in range(len(rates))]}],
-        }),
+        "chart_success": json.dumps(
+            {
+                "labels": [row["channel"] for row in rates],
+                "datasets": [
+                    {
+                        "label": str(_("Success rate (%)")),
+                        "data": [row["success_rate"] for row in rates],
+                        "backgroundColor": [_color(i) for i in range(len(rates))],
+                    }
+                ],
+            }
+        ),
         "chart_success_options": _chart_options(legend=False, max_value=100),
-        "chart_funnel": json.dumps({
-            "labels": funnel_labels,
-            "datasets": [{"label": str(_("Deliveries")), "data": funnel_values,
-                          "backgroundColor": ["#7c3aed", "#0ea5e9", "#22c55e", "#f59e0b"]}],
-        }),
+        "chart_funnel": json.dumps(
+            {
+                "labels": funnel_labels,
+                "datasets": [
+                    {
+                        "label": str(_("Deliveries")),
+                        "data": funnel_values,
+                        "backgroundColor": ["#7c3aed", "#0ea5e9", "#22c55e", "#f59e0b"],
+                    }
+                ],
+            }
+        ),
         "chart_funnel_options": _chart_options(legend=False, horizontal=True),
         "computed_at": data["as_of"],
     }

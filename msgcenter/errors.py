@@ -101,6 +101,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 def handler404(request, exception=None):
     """Unknown URLs under /api/ answer in the error format; elsewhere Django's page."""
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."),
-                            status=404)
+        return JsonResponse(
+            error_body("not_found", f"No API endpoint at {request.path}."), status=404
+        )
     return page_not_found(request, exception)

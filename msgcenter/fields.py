@@ -36,7 +36,9 @@ def is_timezone(name: str) -> bool:
 class TimezoneField(StrictCharField):
     """An IANA time zone name such as `Asia/Shanghai` (blank allowed where declared)."""
 
-    default_error_messages = {"bad_zone": "'{value}' is not a known time zone (e.g. Asia/Shanghai)."}
+    default_error_messages = {
+        "bad_zone": "'{value}' is not a known time zone (e.g. Asia/Shanghai)."
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 64)

@@ -50,7 +50,7 @@ def get_many(keys: Iterable[str]) -> dict[str, str | None]:
     else:
         found = cache.get_many(keys)
         values = [found.get(k) for k in keys]
-    return {k[len(PREFIX):]: _text(v) for k, v in zip(keys, values, strict=True)}
+    return {k[len(PREFIX) :]: _text(v) for k, v in zip(keys, values, strict=True)}
 
 
 def set_many(values: dict[str, str], ttl: int) -> None:

@@ -50,5 +50,7 @@ def error_responses(codes: dict[int, str] | None = None) -> dict[int, OpenApiRes
     """Error responses in the API.md format for `extend_schema(responses=...)`: 401, 403
     and 429 always, plus `codes` (status -> the error codes it can carry)."""
     described = {**_DESCRIPTIONS, **(codes or {})}
-    return {status: OpenApiResponse(ErrorSerializer, description=described[status])
-            for status in sorted({401, 403, 429, *(codes or {})})}
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=described[status])
+        for status in sorted({401, 403, 429, *(codes or {})})
+    }

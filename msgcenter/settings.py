@@ -249,8 +249,12 @@ MSGCENTER = {
     # Same recipient + template + channel + rendered content within N s: skipped. 0: off.
     "DEDUP_WINDOW_SECONDS": env_int("MSGCENTER_DEDUP_WINDOW", 300),
     # At most N per recipient, channel and local day, per category ("marketing=3,alert=20").
-    "DAILY_CAPS": {k.strip(): int(v) for k, _, v in (
-        item.partition("=") for item in env_list("MSGCENTER_DAILY_CAPS", "marketing=3"))},
+    "DAILY_CAPS": {
+        k.strip(): int(v)
+        for k, _, v in (
+            item.partition("=") for item in env_list("MSGCENTER_DAILY_CAPS", "marketing=3")
+        )
+    },
     # Audiences ({"tag": ...} / {"all": true}) are fanned out by a worker in chunks.
     "FAN_OUT_CHUNK": env_int("MSGCENTER_FAN_OUT_CHUNK", 2000),
     "RATE_LIMIT_RETRY_SECONDS": float(os.environ.get("MSGCENTER_RATE_LIMIT_RETRY", "1")),

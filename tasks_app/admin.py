@@ -65,7 +65,9 @@ from .services import cancel_task, create_api_key
 
 def _multi_choice(choices, label) -> forms.MultipleChoiceField:
     return forms.MultipleChoiceField(
-        label=label, choices=choices, required=False,
+        label=label,
+        choices=choices,
+        required=False,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
     )
 
@@ -88,6 +90,7 @@ def _task_id(term: str) -> uuid.UUID | None:
 
 # --- API clients -------------------------------------------------------------------
 
+
 class ApiKeyInline(ReadOnlyAdminMixin, TabularInline):
     """Keys are stored hashed; only their prefix is ever shown."""
 
@@ -108,8 +111,7 @@ class ApiClientForm(forms.ModelForm):
 @admin.register(ApiClient)
 class ApiClientAdmin(ModelAdmin):
     form = ApiClientForm
-    list_display = ("name", "scopes", "rate_limit_per_min", "is_active", "key_count",
-                    "created_at")
+    list_display = ("name", "scopes", "rate_limit_per_min", "is_active", "key_count", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name",)
     readonly_fields = ("created_at",)
@@ -117,8 +119,11 @@ class ApiClientAdmin(ModelAdmin):
     actions_detail = ["create_key_action"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            _key_count=Count("keys", filter=Q(keys__revoked=False)))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_key_count=Count("keys", filter=Q(keys__revoked=False)))
+        )
 
     @display(description=_("active keys"), ordering="_key_count")
     def key_count(self, obj: ApiClient) -> int:
@@ -127,11 +132,16 @@ class ApiClientAdmin(ModelAdmin):
     def has_create_key_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("tasks_app.add_apikey")
 
-    @action(description=_("Create key"), icon="key", permissions=["create_key"],
-            dialog={"title": _("Create a new API key?"),
-                    "description": _("The key is shown once, right after this; only its hash "
-                                     "is stored."),
-                    "form_submit_text": _("Create key")})
+    @action(
+        description=_("Create key"),
+        icon="key",
+        permissions=["create_key"],
+        dialog={
+            "title": _("Create a new API key?"),
+            "description": _("The key is shown once, right after this; only its hash is stored."),
+            "form_submit_text": _("Create key"),
+        },
+    )
     def create_key_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         client = get_object_or_404(self, request, object_id)
         if not client.scopes:
@@ -141,21 +151,28 @@ class ApiClientAdmin(ModelAdmin):
             self.log_change(request, client, f"Created API key {key.prefix}….")
             messages.success(
                 request,
-                _("New key for %(client)s: %(key)s — copy it now, it will not be shown "
-                  "again.") % {"client": client.name, "key": raw},
+                _("New key for %(client)s: %(key)s — copy it now, it will not be shown again.")
+                % {"client": client.name, "key": raw},
             )
         return finish_action(request, change_url(client))
 
 
 # --- Recipients --------------------------------------------------------------------
 
+
 class PreferenceForm(forms.ModelForm):
     category = forms.ChoiceField(
-        label=_("category"), required=False, widget=UnfoldAdminSelectWidget,
-        choices=[("", _("All categories")), *Category.choices])
+        label=_("category"),
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+        choices=[("", _("All categories")), *Category.choices],
+    )
     channel = forms.ChoiceField(
-        label=_("channel"), required=False, widget=UnfoldAdminSelectWidget,
-        choices=[("", _("All channels"))])
+        label=_("channel"),
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+        choices=[("", _("All channels"))],
+    )
 
     class Meta:
         model = Preference
@@ -176,8 +193,16 @@ class PreferenceInline(TabularInline):
 class RecipientForm(forms.ModelForm):
     class Meta:
         model = Recipient
-        fields = ("external_id", "name", "email", "phone", "locale", "timezone", "addresses",
-                  "tags")
+        fields = (
+            "external_id",
+            "name",
+            "email",
+            "phone",
+            "locale",
+            "timezone",
+            "addresses",
+            "tags",
+        )
 
     def clean_timezone(self) -> str:
         return _clean_timezone(self.cleaned_data.get("timezone", ""))
@@ -188,16 +213,31 @@ class RecipientDeliveryInline(ReadOnlyAdminMixin, TabularInline):
 
     model = DeliveryRecord
     fk_name = "recipient"
-    fields = ("delivery_link", "created_at", "task_link", "template_code", "channel", "kind",
-              "state_label", "reason", "sent_at", "read_at", "error_short")
+    fields = (
+        "delivery_link",
+        "created_at",
+        "task_link",
+        "template_code",
+        "channel",
+        "kind",
+        "state_label",
+        "reason",
+        "sent_at",
+        "read_at",
+        "error_short",
+    )
     readonly_fields = fields
     per_page = 20
     tab = True
     verbose_name_plural = _("messages sent")
 
     def get_queryset(self, request):
-        return (super().get_queryset(request).select_related("task__template")
-                .order_by("-created_at", "-id"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("task__template")
+            .order_by("-created_at", "-id")
+        )
 
     @display(description=_("delivery"))
     def delivery_link(self, obj: DeliveryRecord) -> str:
@@ -234,8 +274,10 @@ class RecipientAdmin(ModelAdmin):
     fieldsets = (
         (None, {"fields": ("external_id", "name", "email", "phone", "locale", "timezone")}),
         (_("Channels"), {"fields": ("addresses", "tags")}),
-        (_("Activity"), {"fields": ("deliveries_link", "interactions", "created_at",
-                                    "updated_at")}),
+        (
+            _("Activity"),
+            {"fields": ("deliveries_link", "interactions", "created_at", "updated_at")},
+        ),
     )
     inlines = [RecipientDeliveryInline, PreferenceInline]
 
@@ -243,40 +285,59 @@ class RecipientAdmin(ModelAdmin):
     def interactions(self, obj: Recipient) -> str:
         if not obj.pk:
             return "-"
-        rows = list(Interaction.objects.filter(delivery__recipient=obj)
-                    .select_related("delivery").order_by("-created_at")[:RECIPIENT_INTERACTIONS])
+        rows = list(
+            Interaction.objects.filter(delivery__recipient=obj)
+            .select_related("delivery")
+            .order_by("-created_at")[:RECIPIENT_INTERACTIONS]
+        )
         if not rows:
             return _("None yet.")
         return format_html(
             '<table class="w-full" data-interactions><tbody>{}</tbody></table>',
-            format_html_join("", '<tr><td class="pr-4">{}</td><td class="pr-4">{}</td>'
-                                 '<td class="pr-4">{}</td><td>{}</td></tr>',
-                             ((timezone.localtime(i.created_at).strftime("%Y-%m-%d %H:%M:%S"),
-                               i.get_kind_display(),
-                               link(change_url(DeliveryRecord(pk=i.delivery_id)),
-                                    f"#{i.delivery_id} {i.delivery.channel}"),
-                               i.url or "") for i in rows)))
+            format_html_join(
+                "",
+                '<tr><td class="pr-4">{}</td><td class="pr-4">{}</td>'
+                '<td class="pr-4">{}</td><td>{}</td></tr>',
+                (
+                    (
+                        timezone.localtime(i.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                        i.get_kind_display(),
+                        link(
+                            change_url(DeliveryRecord(pk=i.delivery_id)),
+                            f"#{i.delivery_id} {i.delivery.channel}",
+                        ),
+                        i.url or "",
+                    )
+                    for i in rows
+                ),
+            ),
+        )
 
     @display(description=_("deliveries"))
     def deliveries_link(self, obj: Recipient) -> str:
         if not obj.pk:
             return "-"
-        return link(changelist_url(DeliveryRecord, recipient__id__exact=obj.pk),
-                    _("All messages to %(r)s") % {"r": obj.external_id})
+        return link(
+            changelist_url(DeliveryRecord, recipient__id__exact=obj.pk),
+            _("All messages to %(r)s") % {"r": obj.external_id},
+        )
 
 
 # --- Quiet hours -------------------------------------------------------------------
 
+
 class QuietHoursForm(forms.ModelForm):
     categories = _multi_choice(Category.choices, _("categories"))
     channels = forms.MultipleChoiceField(
-        label=_("channels"), required=False, widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text=_("None: every channel."))
+        label=_("channels"),
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text=_("None: every channel."),
+    )
 
     class Meta:
         model = QuietHours
-        fields = ("name", "start", "end", "timezone", "categories", "channels", "action",
-                  "enabled")
+        fields = ("name", "start", "end", "timezone", "categories", "channels", "action", "enabled")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -289,20 +350,39 @@ class QuietHoursForm(forms.ModelForm):
 @admin.register(QuietHours)
 class QuietHoursAdmin(ModelAdmin):
     form = QuietHoursForm
-    list_display = ("name", "start", "end", "timezone", "categories", "channels", "action",
-                    "enabled")
+    list_display = (
+        "name",
+        "start",
+        "end",
+        "timezone",
+        "categories",
+        "channels",
+        "action",
+        "enabled",
+    )
     list_filter = ("enabled", "action")
     search_fields = ("name",)
 
 
 # --- Tasks -------------------------------------------------------------------------
 
+
 class DeliveryInline(ReadOnlyAdminMixin, TabularInline):
     """The task's deliveries, a page at a time, with a link to the full list."""
 
     model = DeliveryRecord
-    fields = ("delivery_link", "recipient_id_display", "channel", "kind", "state_label",
-              "reason", "attempts", "address", "sent_at", "error_short")
+    fields = (
+        "delivery_link",
+        "recipient_id_display",
+        "channel",
+        "kind",
+        "state_label",
+        "reason",
+        "attempts",
+        "address",
+        "sent_at",
+        "error_short",
+    )
     readonly_fields = fields
     per_page = 20
     tab = True
@@ -344,8 +424,18 @@ class StateFilter(DropdownFilter):
 class MessageTaskAdmin(ModelAdmin):
     """Tasks are created through the API; here they are watched and cancelled."""
 
-    list_display = ("short_id", "template", "client", "state_label", "priority",
-                    "recipient_count", "delivery_count", "send_at", "created_at", "finished_at")
+    list_display = (
+        "short_id",
+        "template",
+        "client",
+        "state_label",
+        "priority",
+        "recipient_count",
+        "delivery_count",
+        "send_at",
+        "created_at",
+        "finished_at",
+    )
     list_select_related = ("template", "client")
     list_filter = (
         ("state", ChoicesDropdownFilter),
@@ -360,29 +450,69 @@ class MessageTaskAdmin(ModelAdmin):
     search_fields = ("id",)
     search_help_text = _("Task id, idempotency key or template code (exact).")
     fieldsets = (
-        (None, {"fields": ("id", "template", "template_version", "client", "state",
-                           "priority", "send_at", "created_by")}),
-        (_("Deliveries"), {"fields": ("channels", "audience", "recipient_count",
-                                      "delivery_count", "delivery_summary")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "template",
+                    "template_version",
+                    "client",
+                    "state",
+                    "priority",
+                    "send_at",
+                    "created_by",
+                )
+            },
+        ),
+        (
+            _("Deliveries"),
+            {
+                "fields": (
+                    "channels",
+                    "audience",
+                    "recipient_count",
+                    "delivery_count",
+                    "delivery_summary",
+                )
+            },
+        ),
         (_("Params"), {"fields": ("params", "recipient_params")}),
         (_("Idempotency"), {"fields": ("idempotency_key", "request_hash")}),
         (_("Times"), {"fields": ("created_at", "finished_at")}),
     )
-    readonly_fields = ("id", "template", "template_version", "client", "state", "priority",
-                       "send_at", "created_by", "channels", "audience", "recipient_count",
-                       "delivery_count", "delivery_summary", "params", "recipient_params",
-                       "idempotency_key", "request_hash", "created_at", "finished_at")
+    readonly_fields = (
+        "id",
+        "template",
+        "template_version",
+        "client",
+        "state",
+        "priority",
+        "send_at",
+        "created_by",
+        "channels",
+        "audience",
+        "recipient_count",
+        "delivery_count",
+        "delivery_summary",
+        "params",
+        "recipient_params",
+        "idempotency_key",
+        "request_hash",
+        "created_at",
+        "finished_at",
+    )
     inlines = [DeliveryInline]
     actions_detail = ["retry_action", "release_action", "cancel_action"]
     # The lifecycle diagram and timeline, full width above the tabs.
     change_form_before_template = "admin/tasks_app/messagetask/lifecycle_panel.html"
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="",
-                           obj=None):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["lifecycle"] = self.lifecycle(obj)
-        return super().render_change_form(request, context, add=add, change=change,
-                                          form_url=form_url, obj=obj)
+        return super().render_change_form(
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -414,27 +544,40 @@ class MessageTaskAdmin(ModelAdmin):
     def lifecycle(self, obj: MessageTask) -> str:
         events = list(obj.events.all())
         labels = dict(TaskState.choices)
-        timeline = [{"to_state": e.to_state, "from": labels.get(e.from_state, e.from_state),
-                     "to": labels.get(e.to_state, e.to_state), "note_only":
-                     e.from_state == e.to_state, "at": e.at, "by": e.by, "note": e.note}
-                    for e in events]
-        return render_to_string("admin/tasks_app/messagetask/lifecycle.html", {
-            "diagram": console.diagram(obj.state, events), "events": timeline})
+        timeline = [
+            {
+                "to_state": e.to_state,
+                "from": labels.get(e.from_state, e.from_state),
+                "to": labels.get(e.to_state, e.to_state),
+                "note_only": e.from_state == e.to_state,
+                "at": e.at,
+                "by": e.by,
+                "note": e.note,
+            }
+            for e in events
+        ]
+        return render_to_string(
+            "admin/tasks_app/messagetask/lifecycle.html",
+            {"diagram": console.diagram(obj.state, events), "events": timeline},
+        )
 
     @display(description=_("deliveries per state"))
     def delivery_summary(self, obj: MessageTask) -> str:
-        counts = dict(
-            obj.deliveries.order_by().values_list("state").annotate(n=Count("id"))
-        )
+        counts = dict(obj.deliveries.order_by().values_list("state").annotate(n=Count("id")))
         if not counts:
             return "-"
         labels = dict(DeliveryState.choices)
         return format_html_join(
-            " ", '<a href="{}" class="mr-2">{}: <b>{}</b></a>',
+            " ",
+            '<a href="{}" class="mr-2">{}: <b>{}</b></a>',
             (
-                (changelist_url(DeliveryRecord, task__id__exact=obj.pk, state__exact=state),
-                 labels.get(state, state), counts[state])
-                for state in labels if state in counts
+                (
+                    changelist_url(DeliveryRecord, task__id__exact=obj.pk, state__exact=state),
+                    labels.get(state, state),
+                    counts[state],
+                )
+                for state in labels
+                if state in counts
             ),
         )
 
@@ -454,21 +597,30 @@ class MessageTaskAdmin(ModelAdmin):
         deliveries = DeliveryRecord.objects.filter(task=task)
         allowed = {
             "cancel_action": task.state not in TERMINAL_TASK_STATES,
-            "retry_action": task.state in (TaskState.PUSHING, TaskState.COMPLETED,
-                                           TaskState.FAILED)
+            "retry_action": task.state in (TaskState.PUSHING, TaskState.COMPLETED, TaskState.FAILED)
             and retryable(task).exists(),
-            "release_action": task.state == TaskState.SCHEDULED or (
+            "release_action": task.state == TaskState.SCHEDULED
+            or (
                 task.state == TaskState.PUSHING
-                and deliveries.filter(state=DeliveryState.DEFERRED).exists()),
+                and deliveries.filter(state=DeliveryState.DEFERRED).exists()
+            ),
         }
         return [a for a in actions if allowed.get(a.method.original_function_name, True)]
 
-    @action(description=_("Retry failed deliveries"), icon="replay", permissions=["retry"],
-            dialog={"title": _("Retry the failed deliveries?"),
-                    "description": _("Each failed delivery is sent again as a new delivery "
-                                     "linked to it. A finished task stays as it is: the retry "
-                                     "runs as a new task."),
-                    "form_submit_text": _("Retry")})
+    @action(
+        description=_("Retry failed deliveries"),
+        icon="replay",
+        permissions=["retry"],
+        dialog={
+            "title": _("Retry the failed deliveries?"),
+            "description": _(
+                "Each failed delivery is sent again as a new delivery "
+                "linked to it. A finished task stays as it is: the retry "
+                "runs as a new task."
+            ),
+            "form_submit_text": _("Retry"),
+        },
+    )
     def retry_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         task = get_object_or_404(self, request, object_id)
         try:
@@ -478,20 +630,30 @@ class MessageTaskAdmin(ModelAdmin):
             return finish_action(request, change_url(task))
         self.log_change(request, task, f"Retried {result.created} failed deliveries.")
         if result.new_task:
-            messages.success(request, _("%(n)s failed deliveries are retried in this new "
-                                        "task.") % {"n": result.created})
+            messages.success(
+                request,
+                _("%(n)s failed deliveries are retried in this new task.") % {"n": result.created},
+            )
         else:
-            messages.success(request, _("%(n)s failed deliveries are retried.")
-                             % {"n": result.created})
+            messages.success(
+                request, _("%(n)s failed deliveries are retried.") % {"n": result.created}
+            )
         return finish_action(request, change_url(result.task))
 
-    @action(description=_("Release deferred now"), icon="fast_forward",
-            permissions=["release"],
-            dialog={"title": _("Send what waits now?"),
-                    "description": _("A scheduled task starts now; deferred deliveries are "
-                                     "sent now, quiet hours lifted. Opt-outs, dedup and "
-                                     "frequency caps still apply."),
-                    "form_submit_text": _("Release now")})
+    @action(
+        description=_("Release deferred now"),
+        icon="fast_forward",
+        permissions=["release"],
+        dialog={
+            "title": _("Send what waits now?"),
+            "description": _(
+                "A scheduled task starts now; deferred deliveries are "
+                "sent now, quiet hours lifted. Opt-outs, dedup and "
+                "frequency caps still apply."
+            ),
+            "form_submit_text": _("Release now"),
+        },
+    )
     def release_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         task = get_object_or_404(self, request, object_id)
         try:
@@ -502,16 +664,25 @@ class MessageTaskAdmin(ModelAdmin):
             if result["task_released"]:
                 messages.success(request, _("The task starts now."))
             else:
-                messages.success(request, _("%(n)s deferred deliveries released.")
-                                 % {"n": result["deliveries"]})
+                messages.success(
+                    request, _("%(n)s deferred deliveries released.") % {"n": result["deliveries"]}
+                )
             self.log_change(request, task, "Released deferred work now.")
         return finish_action(request, change_url(task))
 
-    @action(description=_("Cancel task"), icon="cancel", permissions=["cancel"],
-            dialog={"title": _("Cancel this task?"),
-                    "description": _("Deliveries not sent yet are skipped (reason: "
-                                     "cancelled). Sent messages cannot be called back."),
-                    "form_submit_text": _("Cancel task")})
+    @action(
+        description=_("Cancel task"),
+        icon="cancel",
+        permissions=["cancel"],
+        dialog={
+            "title": _("Cancel this task?"),
+            "description": _(
+                "Deliveries not sent yet are skipped (reason: "
+                "cancelled). Sent messages cannot be called back."
+            ),
+            "form_submit_text": _("Cancel task"),
+        },
+    )
     def cancel_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         task = get_object_or_404(self, request, object_id)
         try:
@@ -551,6 +722,7 @@ class TaskEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 # --- Read reminders ----------------------------------------------------------------
 
+
 @admin.register(ReadReminder)
 class ReadReminderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Reminders waiting for their time, and what became of them (sent, or not needed
@@ -569,8 +741,9 @@ class ReadReminderAdmin(ReadOnlyAdminMixin, ModelAdmin):
         term = search_term.strip().lstrip("#")
         if not term:
             return queryset, False
-        return (queryset.filter(delivery_id=int(term)) if term.isdigit()
-                else queryset.none()), False
+        return (
+            queryset.filter(delivery_id=int(term)) if term.isdigit() else queryset.none()
+        ), False
 
     @display(description=_("in-app message"), ordering="delivery")
     def delivery_link(self, obj: ReadReminder) -> str:
@@ -585,16 +758,32 @@ class ReadReminderAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 # --- Recurring sends ---------------------------------------------------------------
 
+
 class RecurringSendForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(
-        label=_("channels"), required=False, widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text=_("None: every channel of the template."))
+        label=_("channels"),
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text=_("None: every channel of the template."),
+    )
 
     class Meta:
         model = RecurringSend
-        fields = ("name", "template", "client", "audience", "params", "channels", "minute",
-                  "hour", "day_of_week", "day_of_month", "month_of_year", "timezone",
-                  "enabled")
+        fields = (
+            "name",
+            "template",
+            "client",
+            "audience",
+            "params",
+            "channels",
+            "minute",
+            "hour",
+            "day_of_week",
+            "day_of_month",
+            "month_of_year",
+            "timezone",
+            "enabled",
+        )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -617,8 +806,7 @@ class RecurringSendForm(forms.ModelForm):
 @admin.register(RecurringSend)
 class RecurringSendAdmin(ModelAdmin):
     form = RecurringSendForm
-    list_display = ("name", "template", "schedule", "timezone", "enabled", "last_run_at",
-                    "client")
+    list_display = ("name", "template", "schedule", "timezone", "enabled", "last_run_at", "client")
     list_select_related = ("template", "client")
     list_filter = ("enabled", ("template", RelatedDropdownFilter))
     search_fields = ("name",)
@@ -627,10 +815,20 @@ class RecurringSendAdmin(ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "template", "client", "enabled")}),
         (_("Message"), {"fields": ("audience", "params", "channels")}),
-        (_("Schedule"), {"fields": ("minute", "hour", "day_of_week", "day_of_month",
-                                    "month_of_year", "timezone")}),
-        (_("State"), {"fields": ("periodic_task", "last_run_at", "created_at",
-                                 "updated_at")}),
+        (
+            _("Schedule"),
+            {
+                "fields": (
+                    "minute",
+                    "hour",
+                    "day_of_week",
+                    "day_of_month",
+                    "month_of_year",
+                    "timezone",
+                )
+            },
+        ),
+        (_("State"), {"fields": ("periodic_task", "last_run_at", "created_at", "updated_at")}),
     )
 
     @display(description=_("crontab"))
@@ -639,6 +837,7 @@ class RecurringSendAdmin(ModelAdmin):
 
 
 # --- "send a test to me" on the template page ---------------------------------------
+
 
 class MessageTemplateConsoleAdmin(MessageTemplateAdmin):
     """The template admin plus a button that sends the published version to the staff
@@ -653,16 +852,22 @@ class MessageTemplateConsoleAdmin(MessageTemplateAdmin):
         actions = super().get_actions_detail(request, object_id)
         template = self.get_object(request, object_id)
         if template is not None and template.status != TemplateStatus.PUBLISHED:
-            actions = [a for a in actions
-                       if a.method.original_function_name != "send_test_action"]
+            actions = [a for a in actions if a.method.original_function_name != "send_test_action"]
         return actions
 
-    @action(description=_("Send a test to me"), icon="outgoing_mail",
-            permissions=["send_test"],
-            dialog={"title": _("Send a test to yourself?"),
-                    "description": _("The published version goes, with the sample params, to "
-                                     "your in-app inbox and to your email address."),
-                    "form_submit_text": _("Send test")})
+    @action(
+        description=_("Send a test to me"),
+        icon="outgoing_mail",
+        permissions=["send_test"],
+        dialog={
+            "title": _("Send a test to yourself?"),
+            "description": _(
+                "The published version goes, with the sample params, to "
+                "your in-app inbox and to your email address."
+            ),
+            "form_submit_text": _("Send test"),
+        },
+    )
     def send_test_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         template = get_object_or_404(self, request, object_id)
         try:
@@ -671,9 +876,14 @@ class MessageTemplateConsoleAdmin(MessageTemplateAdmin):
             report_error(request, exc)
             return finish_action(request, change_url(template))
         self.log_change(request, template, f"Sent a test (task {task.pk}).")
-        messages.success(request, _("Test sent to %(who)s on %(channels)s; follow it here.") % {
-            "who": f"{STAFF_PREFIX}{request.user.get_username()}",
-            "channels": ", ".join(task.channels)})
+        messages.success(
+            request,
+            _("Test sent to %(who)s on %(channels)s; follow it here.")
+            % {
+                "who": f"{STAFF_PREFIX}{request.user.get_username()}",
+                "channels": ", ".join(task.channels),
+            },
+        )
         return finish_action(request, change_url(task))
 
 

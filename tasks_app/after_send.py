@@ -25,8 +25,10 @@ def after_send(sender, deliveries, **kwargs) -> None:
     now = timezone.now()
     try:
         settings_by_task = dict(
-            MessageTask.objects.filter(pk__in={d.task_id for d in deliveries})
-            .values_list("pk", "template_version__settings"))
+            MessageTask.objects.filter(pk__in={d.task_id for d in deliveries}).values_list(
+                "pk", "template_version__settings"
+            )
+        )
     except Exception:  # noqa: BLE001
         logger.exception("could not load the policies of %d sent deliveries", len(deliveries))
         return

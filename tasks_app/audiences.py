@@ -33,17 +33,22 @@ def parse_audience(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict) and set(raw) == {"tag"}:
         tag = raw["tag"]
         if not isinstance(tag, str) or not tag.strip() or len(tag) > 100:
-            raise InvalidRequest("'recipients.tag' must be a non-empty string (at most 100 "
-                                 "characters).", details={"field": "recipients.tag"})
+            raise InvalidRequest(
+                "'recipients.tag' must be a non-empty string (at most 100 characters).",
+                details={"field": "recipients.tag"},
+            )
         return {"tag": tag.strip()}
     if isinstance(raw, dict) and set(raw) == {"all"}:
         if raw["all"] is not True:
-            raise InvalidRequest("'recipients.all' must be true.",
-                                 details={"field": "recipients.all"})
+            raise InvalidRequest(
+                "'recipients.all' must be true.", details={"field": "recipients.all"}
+            )
         return {"all": True}
     raise InvalidRequest(
-        "'recipients' must be a list of external ids or objects, {\"tag\": \"...\"} or "
-        "{\"all\": true}.", details={"field": "recipients"})
+        '\'recipients\' must be a list of external ids or objects, {"tag": "..."} or '
+        '{"all": true}.',
+        details={"field": "recipients"},
+    )
 
 
 def check_params(version: TemplateVersion, params: dict[str, Any]) -> None:
@@ -52,14 +57,23 @@ def check_params(version: TemplateVersion, params: dict[str, Any]) -> None:
         first = errors[0]
         raise InvalidParams(
             f"Params do not match the template's schema at '{first.path}': {first.message}",
-            details={"errors": [e.as_dict() for e in errors[:100]]})
+            details={"errors": [e.as_dict() for e in errors[:100]]},
+        )
 
 
-def create_audience_task(*, client: ApiClient | None, version: TemplateVersion,
-                         audience: Any, params: dict[str, Any], channels: list[str],
-                         send_at: datetime | None, priority: str,
-                         idempotency_key: str | None, fingerprint: str, by: str
-                         ) -> MessageTask:
+def create_audience_task(
+    *,
+    client: ApiClient | None,
+    version: TemplateVersion,
+    audience: Any,
+    params: dict[str, Any],
+    channels: list[str],
+    send_at: datetime | None,
+    priority: str,
+    idempotency_key: str | None,
+    fingerprint: str,
+    by: str,
+) -> MessageTask:
     """Create the task of an audience send; the fan-out job starts on commit."""
     from .tasks import fan_out_job
 
@@ -67,15 +81,23 @@ def create_audience_task(*, client: ApiClient | None, version: TemplateVersion,
     check_params(version, params)
     with transaction.atomic():
         task = MessageTask.objects.create(
-            template=version.template, template_version=version, client=client,
-            params=params, channels=channels, audience={**spec, "cursor": 0, "done": False},
-            priority=priority, send_at=send_at, idempotency_key=idempotency_key or None,
-            request_hash=fingerprint, created_by=by or (client.name if client else ""),
+            template=version.template,
+            template_version=version,
+            client=client,
+            params=params,
+            channels=channels,
+            audience={**spec, "cursor": 0, "done": False},
+            priority=priority,
+            send_at=send_at,
+            idempotency_key=idempotency_key or None,
+            request_hash=fingerprint,
+            created_by=by or (client.name if client else ""),
         )
         task.standardize(by=task.created_by, note=f"audience {_describe(spec)}: fan-out")
         task.save(update_fields=["state"])
-        transaction.on_commit(lambda: fan_out_job.apply_async(args=[str(task.pk)],
-                                                              queue="dispatch"))
+        transaction.on_commit(
+            lambda: fan_out_job.apply_async(args=[str(task.pk)], queue="dispatch")
+        )
     return task
 
 
@@ -87,8 +109,9 @@ def _json_contains_supported() -> bool:
     return connection.vendor == "postgresql"
 
 
-def audience_chunk(spec: dict[str, Any], cursor: int, size: int
-                   ) -> tuple[list[Recipient], int, bool]:
+def audience_chunk(
+    spec: dict[str, Any], cursor: int, size: int
+) -> tuple[list[Recipient], int, bool]:
     """The next recipients after `cursor` (by id): (recipients, new cursor, finished)."""
     qs = Recipient.objects.filter(id__gt=cursor).order_by("id")
     tag = spec.get("tag")
@@ -113,8 +136,9 @@ def _split_channels(version: TemplateVersion, channels: list[str]) -> tuple[list
     return person, group
 
 
-def fan_out(task_id: str, *, chunk: int | None = None, max_chunks: int | None = None
-            ) -> dict[str, int]:
+def fan_out(
+    task_id: str, *, chunk: int | None = None, max_chunks: int | None = None
+) -> dict[str, int]:
     """Create the deliveries of an audience task chunk by chunk, then plan it. With
     `max_chunks`, stop after that many (a later call resumes from the saved cursor)."""
     from .services import MAX_MENTIONS, _build_deliveries
@@ -124,11 +148,18 @@ def fan_out(task_id: str, *, chunk: int | None = None, max_chunks: int | None = 
     chunks = 0
     while max_chunks is None or chunks < max_chunks:
         with transaction.atomic():
-            task = (MessageTask.objects.select_for_update(of=("self",))
-                    .select_related("template", "template_version")
-                    .filter(pk=task_id).first())
-            if task is None or task.state != TaskState.TASKED or not task.audience \
-                    or task.audience.get("done", True):
+            task = (
+                MessageTask.objects.select_for_update(of=("self",))
+                .select_related("template", "template_version")
+                .filter(pk=task_id)
+                .first()
+            )
+            if (
+                task is None
+                or task.state != TaskState.TASKED
+                or not task.audience
+                or task.audience.get("done", True)
+            ):
                 return {"chunks": chunks}
             version = task.template_version
             person, group = _split_channels(version, task.channels)
@@ -151,11 +182,17 @@ def fan_out(task_id: str, *, chunk: int | None = None, max_chunks: int | None = 
                     task.schedule(by="fan-out", note=f"{note}; send at {task.send_at.isoformat()}")
                     fields.append("state")
                 else:
-                    transaction.on_commit(lambda pk=str(task.pk): plan_task_job.apply_async(
-                        args=[pk], queue="dispatch"))
+                    transaction.on_commit(
+                        lambda pk=str(task.pk): plan_task_job.apply_async(
+                            args=[pk], queue="dispatch"
+                        )
+                    )
             task.save(update_fields=fields)
         if finished:
             logger.info("fan-out of %s: %d chunks", task_id, chunks)
-            return {"chunks": chunks, "recipients": task.recipient_count,
-                    "deliveries": task.delivery_count}
+            return {
+                "chunks": chunks,
+                "recipients": task.recipient_count,
+                "deliveries": task.delivery_count,
+            }
     return {"chunks": chunks}

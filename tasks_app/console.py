@@ -63,8 +63,7 @@ class Edge:
 def _clip(cx: float, cy: float, dx: float, dy: float) -> tuple[float, float]:
     """Where the ray from a box centre along (dx, dy) leaves the box (plus a margin)."""
     half_w, half_h = BOX_W / 2 + 3, BOX_H / 2 + 3
-    scale = min(half_w / abs(dx) if dx else float("inf"),
-                half_h / abs(dy) if dy else float("inf"))
+    scale = min(half_w / abs(dx) if dx else float("inf"), half_h / abs(dy) if dy else float("inf"))
     return cx + dx * scale, cy + dy * scale
 
 
@@ -76,17 +75,42 @@ def diagram(state: str, events: list[Any]) -> dict[str, Any]:
     if not events:
         visited.add(TaskState.INITIALIZED)
     labels = dict(TaskState.choices)
-    nodes = [Node(state=s, label=str(labels[s]), x=x - BOX_W / 2, y=y - BOX_H / 2, cx=x, cy=y,
-                  visited=s in visited, current=s == state)
-             for s, (x, y) in POSITIONS.items()]
+    nodes = [
+        Node(
+            state=s,
+            label=str(labels[s]),
+            x=x - BOX_W / 2,
+            y=y - BOX_H / 2,
+            cx=x,
+            cy=y,
+            visited=s in visited,
+            current=s == state,
+        )
+        for s, (x, y) in POSITIONS.items()
+    ]
     edges = []
     for source, target in EDGES:
         (sx, sy), (tx, ty) = POSITIONS[source], POSITIONS[target]
         x1, y1 = _clip(sx, sy, tx - sx, ty - sy)
         x2, y2 = _clip(tx, ty, sx - tx, sy - ty)
-        edges.append(Edge(source=source, target=target, x1=round(x1, 1), y1=round(y1, 1),
-                          x2=round(x2, 1), y2=round(y2, 1), taken=(source, target) in taken))
+        edges.append(
+            Edge(
+                source=source,
+                target=target,
+                x1=round(x1, 1),
+                y1=round(y1, 1),
+                x2=round(x2, 1),
+                y2=round(y2, 1),
+                taken=(source, target) in taken,
+            )
+        )
     # Taken edges last, so they are drawn over the others.
     edges.sort(key=lambda e: e.taken)
-    return {"nodes": nodes, "edges": edges, "width": WIDTH, "height": HEIGHT,
-            "box_w": BOX_W, "box_h": BOX_H}
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "box_w": BOX_W,
+        "box_h": BOX_H,
+    }

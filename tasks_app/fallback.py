@@ -24,13 +24,29 @@ def _person_rows(task, parent: DeliveryRecord, channel: str, pinned) -> list[Del
     for r in Recipient.objects.filter(external_id__in=ids):
         address = kind.address_for(r)
         if address:
-            rows.append(DeliveryRecord(task=task, recipient=r, channel=channel,
-                                       kind=DeliveryKind.FALLBACK, parent=parent,
-                                       account_id=pinned, address=address))
+            rows.append(
+                DeliveryRecord(
+                    task=task,
+                    recipient=r,
+                    channel=channel,
+                    kind=DeliveryKind.FALLBACK,
+                    parent=parent,
+                    account_id=pinned,
+                    address=address,
+                )
+            )
         else:
-            rows.append(DeliveryRecord(task=task, recipient=r, channel=channel,
-                                       kind=DeliveryKind.FALLBACK, parent=parent,
-                                       state=DeliveryState.SKIPPED, reason=SkipReason.NO_ADDRESS))
+            rows.append(
+                DeliveryRecord(
+                    task=task,
+                    recipient=r,
+                    channel=channel,
+                    kind=DeliveryKind.FALLBACK,
+                    parent=parent,
+                    state=DeliveryState.SKIPPED,
+                    reason=SkipReason.NO_ADDRESS,
+                )
+            )
     return rows
 
 
@@ -42,7 +58,8 @@ def create_fallbacks(failed: list[DeliveryRecord]) -> list[DeliveryRecord]:
     if not primaries:
         return []
     tasks = MessageTask.objects.select_related("template_version").in_bulk(
-        {d.task_id for d in primaries})
+        {d.task_id for d in primaries}
+    )
     by_task: dict = defaultdict(list)
     for d in primaries:
         task = tasks.get(d.task_id)
@@ -64,33 +81,57 @@ def create_fallbacks(failed: list[DeliveryRecord]) -> list[DeliveryRecord]:
                 if is_group_channel(channel, pinned):
                     row = group_rows.get(channel)
                     if row is None:
-                        row = DeliveryRecord(task=task, channel=channel, kind=DeliveryKind.FALLBACK,
-                                             parent=d, account_id=pinned, mentions=[])
+                        row = DeliveryRecord(
+                            task=task,
+                            channel=channel,
+                            kind=DeliveryKind.FALLBACK,
+                            parent=d,
+                            account_id=pinned,
+                            mentions=[],
+                        )
                         group_rows[channel] = row
                         rows.append(row)
                     if recipient is not None:
-                        row.mentions.append({"external_id": recipient.external_id,
-                                             "name": recipient.name, "phone": recipient.phone,
-                                             "address": kind.address_for(recipient)})
+                        row.mentions.append(
+                            {
+                                "external_id": recipient.external_id,
+                                "name": recipient.name,
+                                "phone": recipient.phone,
+                                "address": kind.address_for(recipient),
+                            }
+                        )
                     continue
                 if recipient is None:
                     # A group delivery failed: reach each mentioned person instead.
                     rows += _person_rows(task, d, channel, pinned)
                     continue
                 address = kind.address_for(recipient)
-                row = DeliveryRecord(task=task, recipient=recipient, channel=channel,
-                                     kind=DeliveryKind.FALLBACK, parent=d, account_id=pinned,
-                                     address=address)
+                row = DeliveryRecord(
+                    task=task,
+                    recipient=recipient,
+                    channel=channel,
+                    kind=DeliveryKind.FALLBACK,
+                    parent=d,
+                    account_id=pinned,
+                    address=address,
+                )
                 if not address:
-                    row = DeliveryRecord(task=task, recipient=recipient, channel=channel,
-                                         kind=DeliveryKind.FALLBACK, parent=d,
-                                         state=DeliveryState.SKIPPED,
-                                         reason=SkipReason.NO_ADDRESS)
+                    row = DeliveryRecord(
+                        task=task,
+                        recipient=recipient,
+                        channel=channel,
+                        kind=DeliveryKind.FALLBACK,
+                        parent=d,
+                        state=DeliveryState.SKIPPED,
+                        reason=SkipReason.NO_ADDRESS,
+                    )
                 rows.append(row)
             DeliveryRecord.objects.bulk_create(rows)
             MessageTask.objects.filter(pk=task.pk).update(
-                delivery_count=F("delivery_count") + len(rows))
+                delivery_count=F("delivery_count") + len(rows)
+            )
             created += rows
-            transaction.on_commit(lambda pk=str(task.pk): plan_task_job.apply_async(
-                args=[pk], queue="dispatch"))
+            transaction.on_commit(
+                lambda pk=str(task.pk): plan_task_job.apply_async(args=[pk], queue="dispatch")
+            )
     return created

@@ -62,8 +62,7 @@ def local_day(d: Any, now: datetime) -> str:
 def seconds_to_local_midnight(d: Any, now: datetime) -> int:
     tz = zone_for(d.recipient.timezone if d.recipient_id else "")
     local = now.astimezone(tz)
-    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(),
-                                tzinfo=tz)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     return max(1, int((midnight - local).total_seconds()))
 
 
@@ -78,8 +77,10 @@ def category_cap_key(d: Any, category: str, now: datetime) -> str:
 
 # --- planning-time checks ---------------------------------------------------------------
 
-def find_duplicates(deliveries: list, *, template: str, window: int, now: datetime,
-                    content_of) -> set[int]:
+
+def find_duplicates(
+    deliveries: list, *, template: str, window: int, now: datetime, content_of
+) -> set[int]:
     """Ids of person deliveries whose content went to the same recipient within `window`
     s (or repeats within this batch). `content_of(d)` renders a delivery. Group posts
     (robots, webhooks) have no recipient and are not deduplicated."""
@@ -98,8 +99,9 @@ def find_duplicates(deliveries: list, *, template: str, window: int, now: dateti
     return duplicates
 
 
-def find_capped(deliveries: list, *, template: str, category: str, cap: int, scope: str,
-                now: datetime) -> set[int]:
+def find_capped(
+    deliveries: list, *, template: str, category: str, cap: int, scope: str, now: datetime
+) -> set[int]:
     """Ids of person deliveries over the day's cap, counting earlier ones of this batch."""
     people = [d for d in deliveries if d.recipient_id]
     if cap <= 0 or not people:
@@ -118,8 +120,10 @@ def find_capped(deliveries: list, *, template: str, category: str, cap: int, sco
 
 # --- counting real sends ----------------------------------------------------------------
 
-def count_sent(deliveries: Iterable[Any], settings_by_task: dict[Any, dict[str, Any]],
-               now: datetime) -> None:
+
+def count_sent(
+    deliveries: Iterable[Any], settings_by_task: dict[Any, dict[str, Any]], now: datetime
+) -> None:
     """Record sends that went out: last-send stamps for dedup, day counters for caps."""
     stamps: dict[str, str] = {}
     stamp_ttl = 1

@@ -172,7 +172,9 @@ class MessageTask(FSMModelMixin, models.Model):
     )
     params = models.JSONField(_("params"), default=dict, blank=True)
     recipient_params = models.JSONField(
-        _("per-recipient params"), default=dict, blank=True,
+        _("per-recipient params"),
+        default=dict,
+        blank=True,
         help_text=_("external id -> params merged over the shared ones"),
     )
     channels = models.JSONField(_("channels"), default=list)
@@ -264,7 +266,8 @@ class RecurringSend(models.Model):
         "templates_app.MessageTemplate", on_delete=models.PROTECT, related_name="recurring_sends"
     )
     audience = models.JSONField(
-        _("audience"), default=dict,
+        _("audience"),
+        default=dict,
         help_text=_('{"recipients": [...]} or {"tag": "vip"} or {"all": true}'),
     )
     params = models.JSONField(_("params"), default=dict, blank=True)
@@ -301,8 +304,7 @@ class RecurringSend(models.Model):
     @property
     def crontab_expr(self) -> str:
         return (
-            f"{self.minute} {self.hour} {self.day_of_month} {self.month_of_year} "
-            f"{self.day_of_week}"
+            f"{self.minute} {self.hour} {self.day_of_month} {self.month_of_year} {self.day_of_week}"
         )
 
 
@@ -328,7 +330,10 @@ class ReadReminder(models.Model):
         _("state"), max_length=12, choices=ReminderState.choices, default=ReminderState.WAITING
     )
     reminder = models.ForeignKey(
-        "channels_app.DeliveryRecord", null=True, blank=True, on_delete=models.SET_NULL,
+        "channels_app.DeliveryRecord",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)

@@ -32,8 +32,13 @@ EMPTY_RECIPIENT = {"external_id": "", "name": "", "email": "", "phone": "", "loc
 def recipient_context(recipient: Any) -> dict[str, Any]:
     if recipient is None:
         return dict(EMPTY_RECIPIENT)
-    return {"external_id": recipient.external_id, "name": recipient.name,
-            "email": recipient.email, "phone": recipient.phone, "locale": recipient.locale}
+    return {
+        "external_id": recipient.external_id,
+        "name": recipient.name,
+        "email": recipient.email,
+        "phone": recipient.phone,
+        "locale": recipient.locale,
+    }
 
 
 def params_for(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
@@ -50,8 +55,10 @@ def params_for(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
 
 
 def _mentions_unsubscribe(content: dict[str, Any]) -> bool:
-    return any("unsubscribe_url" in str(content.get(field) or "")
-               for field in ("subject", "body", "body_html", "extra"))
+    return any(
+        "unsubscribe_url" in str(content.get(field) or "")
+        for field in ("subject", "body", "body_html", "extra")
+    )
 
 
 def render_delivery(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
@@ -70,15 +77,22 @@ def render_delivery(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
     unsubscribe = ""
     # The signed link costs a signature per delivery: made for email (its headers) and
     # for contents that show it, not for every in-app message of a campaign.
-    if d.recipient_id and version.category not in TRANSACTIONAL and (
-            d.channel == "email" or _mentions_unsubscribe(content)):
-        unsubscribe = unsubscribe_url(delivery_id=d.pk, recipient_id=d.recipient_id,
-                                      category=version.category, channel=d.channel)
+    if (
+        d.recipient_id
+        and version.category not in TRANSACTIONAL
+        and (d.channel == "email" or _mentions_unsubscribe(content))
+    ):
+        unsubscribe = unsubscribe_url(
+            delivery_id=d.pk,
+            recipient_id=d.recipient_id,
+            category=version.category,
+            channel=d.channel,
+        )
     params.setdefault("unsubscribe_url", unsubscribe)
     try:
         rendered = render_content(
-            content, params,
-            cache_key=(version.pk, content["channel"], content["locale"]))
+            content, params, cache_key=(version.pk, content["channel"], content["locale"])
+        )
     except RenderError as exc:
         snapshot["render_error"] = exc.message
         return snapshot
@@ -86,8 +100,10 @@ def render_delivery(task: MessageTask, d: DeliveryRecord) -> dict[str, Any]:
     if unsubscribe:
         snapshot["unsubscribe_url"] = unsubscribe
         if d.channel == "email":
-            snapshot["headers"] = {**(snapshot.get("headers") or {}),
-                                   **list_unsubscribe_headers(unsubscribe)}
+            snapshot["headers"] = {
+                **(snapshot.get("headers") or {}),
+                **list_unsubscribe_headers(unsubscribe),
+            }
     return snapshot
 
 
@@ -96,8 +112,12 @@ def plan_task(task_id: str) -> dict[str, int]:
     from .services import finish_task_if_done
 
     with transaction.atomic():
-        task = (MessageTask.objects.select_for_update()
-                .select_related("template", "template_version").filter(pk=task_id).first())
+        task = (
+            MessageTask.objects.select_for_update()
+            .select_related("template", "template_version")
+            .filter(pk=task_id)
+            .first()
+        )
         if task is None:
             return {}
         if task.state == TaskState.TASKED:
@@ -122,7 +142,8 @@ def plan_deliveries(task: MessageTask) -> dict[str, int]:
             batch = list(
                 DeliveryRecord.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(task=task, state=DeliveryState.PENDING, id__gt=last_id)
-                .select_related("recipient").order_by("id")[:size]
+                .select_related("recipient")
+                .order_by("id")[:size]
             )
             if not batch:
                 break
@@ -132,13 +153,21 @@ def plan_deliveries(task: MessageTask) -> dict[str, int]:
 
 
 def _context(task: MessageTask) -> policies.PlanContext:
-    return policies.PlanContext(task=task, version=task.template_version,
-                                category=task.template_version.category,
-                                render=lambda d: render_delivery(task, d))
+    return policies.PlanContext(
+        task=task,
+        version=task.template_version,
+        category=task.template_version.category,
+        render=lambda d: render_delivery(task, d),
+    )
 
 
-def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
-                counts: dict[str, int], *, now: datetime | None = None) -> None:
+def _plan_batch(
+    ctx: policies.PlanContext,
+    batch: list[DeliveryRecord],
+    counts: dict[str, int],
+    *,
+    now: datetime | None = None,
+) -> None:
     """Decide, render and enqueue one batch of `pending` (or due `deferred`) deliveries.
     A deferred row deferred again only gets its new release time."""
     now = now or timezone.now()
@@ -159,40 +188,62 @@ def _plan_batch(ctx: policies.PlanContext, batch: list[DeliveryRecord],
     by_channel: dict[str, list[int]] = defaultdict(list)
     with transaction.atomic():
         pending = DeliveryRecord.objects.filter(
-            state__in=[DeliveryState.PENDING, DeliveryState.DEFERRED])
+            state__in=[DeliveryState.PENDING, DeliveryState.DEFERRED]
+        )
         for reason, ids in skips.items():
-            counts["skipped"] += bulk_transition(pending.filter(id__in=ids), DeliveryRecord.skip,
-                                                 reason=reason)
+            counts["skipped"] += bulk_transition(
+                pending.filter(id__in=ids), DeliveryRecord.skip, reason=reason
+            )
         for until, ids in defers.items():
-            counts["deferred"] += bulk_transition(pending.filter(id__in=ids),
-                                                  DeliveryRecord.defer, not_before=until)
-            counts["deferred"] += DeliveryRecord.objects.filter(
-                id__in=ids, state=DeliveryState.DEFERRED).exclude(not_before=until).update(
-                not_before=until)
+            counts["deferred"] += bulk_transition(
+                pending.filter(id__in=ids), DeliveryRecord.defer, not_before=until
+            )
+            counts["deferred"] += (
+                DeliveryRecord.objects.filter(id__in=ids, state=DeliveryState.DEFERRED)
+                .exclude(not_before=until)
+                .update(not_before=until)
+            )
         # In-app: the delivery row is the inbox item, so storing its rendered content
         # delivers it. Rows that failed to render go the normal way and fail there.
-        inbox = [d for d in go if d.channel == "inapp"
-                 and not (d.content or {}).get("render_error")]
+        inbox = [
+            d for d in go if d.channel == "inapp" and not (d.content or {}).get("render_error")
+        ]
         stored = {d.pk for d in inbox}
         queued = [d for d in go if d.pk not in stored]
         if inbox:
             counts["delivered"] += transition_rows(
-                inbox, ["content"], DeliveryRecord.enqueue, DeliveryRecord.claim,
-                DeliveryRecord.mark_sent, DeliveryRecord.mark_delivered, queued_at=now,
-                sent_at=now, delivered_at=now, attempts=1, provider="inapp", not_before=None,
-                lease_until=None)
+                inbox,
+                ["content"],
+                DeliveryRecord.enqueue,
+                DeliveryRecord.claim,
+                DeliveryRecord.mark_sent,
+                DeliveryRecord.mark_delivered,
+                queued_at=now,
+                sent_at=now,
+                delivered_at=now,
+                attempts=1,
+                provider="inapp",
+                not_before=None,
+                lease_until=None,
+            )
             # Counted at once (like a sender would after its write), in this transaction.
             _stored_in_inbox(inbox, {d.task_id for d in inbox})
         if queued:
             # The rendered content and the move to `queued` in one statement.
             counts["queued"] += transition_rows(
-                queued, ["content"], DeliveryRecord.enqueue, queued_at=now, not_before=None,
-                lease_until=now + lease)
+                queued,
+                ["content"],
+                DeliveryRecord.enqueue,
+                queued_at=now,
+                not_before=None,
+                lease_until=now + lease,
+            )
             for d in queued:
                 by_channel[d.channel].append(d.pk)
         priority = ctx.task.priority
-        transaction.on_commit(lambda: [enqueue_ids(ch, ids, priority=priority)
-                                       for ch, ids in by_channel.items()])
+        transaction.on_commit(
+            lambda: [enqueue_ids(ch, ids, priority=priority) for ch, ids in by_channel.items()]
+        )
 
 
 def _stored_in_inbox(rows: list[DeliveryRecord], task_ids: set) -> None:
@@ -201,8 +252,7 @@ def _stored_in_inbox(rows: list[DeliveryRecord], task_ids: set) -> None:
     deliveries_finished.send(sender=DeliveryRecord, task_ids=task_ids)
 
 
-def release_deliveries(batch: list[DeliveryRecord], now: datetime | None = None
-                       ) -> dict[str, int]:
+def release_deliveries(batch: list[DeliveryRecord], now: datetime | None = None) -> dict[str, int]:
     """Plan due `deferred` deliveries (claimed by the caller), grouped by task. The
     policies run again: an opt-out made overnight, a cap reached meanwhile or another
     quiet window still hold them back."""
@@ -216,7 +266,8 @@ def plan_rows(rows: list[DeliveryRecord], now: datetime | None = None) -> dict[s
     for d in rows:
         by_task[d.task_id].append(d)
     tasks = MessageTask.objects.select_related("template", "template_version").in_bulk(
-        list(by_task))
+        list(by_task)
+    )
     for task_id, task_rows in by_task.items():
         _plan_batch(_context(tasks[task_id]), task_rows, counts, now=now)
     return dict(counts)

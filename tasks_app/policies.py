@@ -76,6 +76,7 @@ def decide(ctx: PlanContext, deliveries: list, now: datetime) -> dict[int, Decis
 
 # --- the policies, in DESIGN order -------------------------------------------------------
 
+
 def opt_outs(ctx: PlanContext, deliveries: list, now: datetime) -> dict[int, Decision]:
     """Preferences: an opt-out of the category (or of all), on the channel (or all).
     Verification messages ignore opt-outs; group posts have no one to opt out."""
@@ -87,15 +88,20 @@ def opt_outs(ctx: PlanContext, deliveries: list, now: datetime) -> dict[int, Dec
     if not people:
         return {}
     rows = Preference.objects.filter(
-        recipient_id__in={d.recipient_id for d in people}, opted_out=True,
-        category__in=["", ctx.category], channel__in=["", *{d.channel for d in people}],
+        recipient_id__in={d.recipient_id for d in people},
+        opted_out=True,
+        category__in=["", ctx.category],
+        channel__in=["", *{d.channel for d in people}],
     ).values_list("recipient_id", "channel")
     out: set[tuple[int, str]] = set()
     for recipient_id, channel in rows:
         out.add((recipient_id, channel))
     skip = Skip(SkipReason.OPTED_OUT)
-    return {d.pk: skip for d in people
-            if (d.recipient_id, "") in out or (d.recipient_id, d.channel) in out}
+    return {
+        d.pk: skip
+        for d in people
+        if (d.recipient_id, "") in out or (d.recipient_id, d.channel) in out
+    }
 
 
 def quiet(ctx: PlanContext, deliveries: list, now: datetime) -> dict[int, Decision]:
@@ -106,12 +112,16 @@ def quiet(ctx: PlanContext, deliveries: list, now: datetime) -> dict[int, Decisi
     decisions: dict[int, Decision] = {}
     for d in deliveries:
         tz = d.recipient.timezone if d.recipient_id else ""
-        outcome = quiet_hours.combine(windows, recipient_tz=tz, category=ctx.category,
-                                      channel=d.channel, now=now)
+        outcome = quiet_hours.combine(
+            windows, recipient_tz=tz, category=ctx.category, channel=d.channel, now=now
+        )
         if outcome is None:
             continue
-        decisions[d.pk] = (Skip(SkipReason.QUIET_HOURS_DROPPED) if outcome.action == "drop"
-                           else Defer(outcome.until))
+        decisions[d.pk] = (
+            Skip(SkipReason.QUIET_HOURS_DROPPED)
+            if outcome.action == "drop"
+            else Defer(outcome.until)
+        )
     return decisions
 
 
@@ -119,16 +129,18 @@ def dedup(ctx: PlanContext, deliveries: list, now: datetime) -> dict[int, Decisi
     window = limits.dedup_window(ctx.settings)
     # A delivery that failed to render goes on to fail visibly, not to be deduplicated.
     rendered = [d for d in deliveries if not ctx.content(d).get("render_error")]
-    dupes = limits.find_duplicates(rendered, template=ctx.template_code, window=window,
-                                   now=now, content_of=ctx.content)
+    dupes = limits.find_duplicates(
+        rendered, template=ctx.template_code, window=window, now=now, content_of=ctx.content
+    )
     skip = Skip(SkipReason.DEDUPLICATED)
     return dict.fromkeys(dupes, skip)
 
 
 def frequency_cap(ctx: PlanContext, deliveries: list, now: datetime) -> dict[int, Decision]:
     cap, scope = limits.daily_cap(ctx.settings, ctx.category)
-    capped = limits.find_capped(deliveries, template=ctx.template_code, category=ctx.category,
-                                cap=cap, scope=scope, now=now)
+    capped = limits.find_capped(
+        deliveries, template=ctx.template_code, category=ctx.category, cap=cap, scope=scope, now=now
+    )
     skip = Skip(SkipReason.FREQUENCY_CAPPED)
     return dict.fromkeys(capped, skip)
 

@@ -22,8 +22,7 @@ def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "tasks_app/unsubscribe.html", {"invalid": True}, status=404)
     context = {"category": data["category"] or "all", "channel": data["channel"]}
     if request.method == "POST":
-        source = ("one-click" if request.POST.get("List-Unsubscribe") == "One-Click"
-                  else "page")
+        source = "one-click" if request.POST.get("List-Unsubscribe") == "One-Click" else "page"
         if not unsubscribe(token_data=data, source=source):
             return render(request, "tasks_app/unsubscribe.html", {"invalid": True}, status=404)
         return render(request, "tasks_app/unsubscribe.html", {**context, "done": True})

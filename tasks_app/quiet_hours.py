@@ -34,10 +34,16 @@ class Window:
 
     @classmethod
     def from_model(cls, policy) -> Window:
-        return cls(start=policy.start, end=policy.end, timezone=policy.timezone or "",
-                   categories=tuple(policy.categories or ()),
-                   channels=tuple(policy.channels or ()), action=policy.action,
-                   name=policy.name, id=policy.pk)
+        return cls(
+            start=policy.start,
+            end=policy.end,
+            timezone=policy.timezone or "",
+            categories=tuple(policy.categories or ()),
+            channels=tuple(policy.channels or ()),
+            action=policy.action,
+            name=policy.name,
+            id=policy.pk,
+        )
 
     def applies_to(self, category: str, channel: str) -> bool:
         if self.categories:
@@ -111,8 +117,9 @@ def window_end(window: Window, tz: ZoneInfo, now: datetime) -> datetime:
     return first_instant(day, window.end, tz)
 
 
-def evaluate(window: Window, *, recipient_tz: str, category: str, channel: str,
-             now: datetime) -> Outcome | None:
+def evaluate(
+    window: Window, *, recipient_tz: str, category: str, channel: str, now: datetime
+) -> Outcome | None:
     """None when the window does not hold the delivery back; else drop or defer-until."""
     if not window.applies_to(category, channel):
         return None
@@ -124,14 +131,16 @@ def evaluate(window: Window, *, recipient_tz: str, category: str, channel: str,
     return Outcome("defer", window_end(window, tz, now), window)
 
 
-def combine(windows: list[Window], *, recipient_tz: str, category: str, channel: str,
-            now: datetime) -> Outcome | None:
+def combine(
+    windows: list[Window], *, recipient_tz: str, category: str, channel: str, now: datetime
+) -> Outcome | None:
     """All windows at once: any drop wins; otherwise defer to the latest end (a later
     check at release time catches a window that starts right after)."""
     result: Outcome | None = None
     for window in windows:
-        outcome = evaluate(window, recipient_tz=recipient_tz, category=category,
-                           channel=channel, now=now)
+        outcome = evaluate(
+            window, recipient_tz=recipient_tz, category=category, channel=channel, now=now
+        )
         if outcome is None:
             continue
         if outcome.action == "drop":
@@ -150,8 +159,7 @@ def parse_default(spec: str, categories: str, action: str = "defer") -> Window |
     start = time.fromisoformat(start_s.strip())
     end = time.fromisoformat(end_s.strip())
     cats = tuple(c.strip() for c in categories.split(",") if c.strip())
-    return Window(start=start, end=end, categories=cats, action=action or "defer",
-                  name="default")
+    return Window(start=start, end=end, categories=cats, action=action or "defer", name="default")
 
 
 def active_windows() -> list[Window]:
@@ -163,7 +171,9 @@ def active_windows() -> list[Window]:
     if rows:
         return [Window.from_model(p) for p in rows if p.enabled]
     conf = settings.MSGCENTER
-    default = parse_default(conf.get("DEFAULT_QUIET_HOURS", ""),
-                            conf.get("DEFAULT_QUIET_CATEGORIES", "marketing"),
-                            conf.get("DEFAULT_QUIET_ACTION", "defer"))
+    default = parse_default(
+        conf.get("DEFAULT_QUIET_HOURS", ""),
+        conf.get("DEFAULT_QUIET_CATEGORIES", "marketing"),
+        conf.get("DEFAULT_QUIET_ACTION", "defer"),
+    )
     return [default] if default else []

@@ -37,8 +37,9 @@ MAX_DAYS = 366 * 8  # enough to find Feb 29 on a given weekday
 
 # --- crontab arithmetic ---------------------------------------------------------------
 
+
 def parse_crontab(expr: str) -> dict[str, str]:
-    """"m h dom mon dow" -> fields; ValueError with a readable message if invalid."""
+    """ "m h dom mon dow" -> fields; ValueError with a readable message if invalid."""
     parts = (expr or "").split()
     if len(parts) != 5:
         raise ValueError("a crontab has 5 fields: minute hour day-of-month month day-of-week")
@@ -60,8 +61,11 @@ def _fields(rs: RecurringSend) -> dict[str, str]:
 
 def _day_matches(cron: crontab, day: date) -> bool:
     # Celery's crontab requires day-of-month and day-of-week to match both.
-    return (day.month in cron.month_of_year and day.day in cron.day_of_month
-            and (day.weekday() + 1) % 7 in cron.day_of_week)
+    return (
+        day.month in cron.month_of_year
+        and day.day in cron.day_of_month
+        and (day.weekday() + 1) % 7 in cron.day_of_week
+    )
 
 
 def _local(day: date, hour: int, minute: int, tz) -> datetime | None:
@@ -123,20 +127,28 @@ def run_key(rs: RecurringSend, occurrence: datetime) -> str:
 
 # --- keeping the PeriodicTask in step ---------------------------------------------------
 
+
 def sync_periodic_task(rs: RecurringSend) -> Any:
     """Create or update the PeriodicTask (and CrontabSchedule) of `rs`."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     schedule, _ = CrontabSchedule.objects.get_or_create(
-        **_fields(rs), timezone=zone_for(rs.timezone))
+        **_fields(rs), timezone=zone_for(rs.timezone)
+    )
     name = f"recurring-send {rs.pk}: {rs.name}"[:200]
     values = {
-        "name": name, "task": RUN_TASK, "crontab": schedule, "interval": None,
-        "kwargs": json.dumps({"recurring_send_id": rs.pk}), "queue": "dispatch",
-        "enabled": rs.enabled, "description": f"Recurring send '{rs.name}' (tasks_app)",
+        "name": name,
+        "task": RUN_TASK,
+        "crontab": schedule,
+        "interval": None,
+        "kwargs": json.dumps({"recurring_send_id": rs.pk}),
+        "queue": "dispatch",
+        "enabled": rs.enabled,
+        "description": f"Recurring send '{rs.name}' (tasks_app)",
     }
-    pt = PeriodicTask.objects.filter(pk=rs.periodic_task_id).first() \
-        if rs.periodic_task_id else None
+    pt = (
+        PeriodicTask.objects.filter(pk=rs.periodic_task_id).first() if rs.periodic_task_id else None
+    )
     old_schedule = pt.crontab_id if pt else None
     if pt is None:
         pt = PeriodicTask.objects.create(**values)
@@ -173,6 +185,7 @@ def _on_delete(sender, instance: RecurringSend, **kwargs) -> None:
 
 # --- a run -------------------------------------------------------------------------------
 
+
 def run(recurring_send_id: int, scheduled_for: datetime | None = None) -> dict[str, Any]:
     """One run: the task of the occurrence at (or just before) `scheduled_for`."""
     from .services import send_message
@@ -181,8 +194,12 @@ def run(recurring_send_id: int, scheduled_for: datetime | None = None) -> dict[s
     with transaction.atomic():
         # The row lock serializes duplicate runs, so the idempotency check is race-free
         # even for sends without an API client.
-        rs = (RecurringSend.objects.select_for_update(of=("self",))
-              .select_related("template", "client").filter(pk=recurring_send_id).first())
+        rs = (
+            RecurringSend.objects.select_for_update(of=("self",))
+            .select_related("template", "client")
+            .filter(pk=recurring_send_id)
+            .first()
+        )
         if rs is None or not rs.enabled:
             return {"skipped": "missing or disabled"}
         # Beat fires at (or a moment after) the occurrence; a second of slack keeps a
@@ -195,10 +212,15 @@ def run(recurring_send_id: int, scheduled_for: datetime | None = None) -> dict[s
         recipients = audience.get("recipients") if "recipients" in audience else audience
         try:
             task, created = send_message(
-                client=rs.client, template=rs.template.code, recipients=recipients,
-                params=rs.params or {}, channels=rs.channels or None, idempotency_key=key,
+                client=rs.client,
+                template=rs.template.code,
+                recipients=recipients,
+                params=rs.params or {},
+                channels=rs.channels or None,
+                idempotency_key=key,
                 fingerprint=hashlib.sha256(key.encode()).hexdigest(),
-                by=f"recurring:{rs.name}"[:200])
+                by=f"recurring:{rs.name}"[:200],
+            )
         except APIError as exc:
             logger.warning("recurring send %s (%s) could not run: %s", rs.pk, key, exc.detail)
             return {"error": str(exc.detail), "key": key}
@@ -208,8 +230,7 @@ def run(recurring_send_id: int, scheduled_for: datetime | None = None) -> dict[s
 
 # --- services for the API and the admin -------------------------------------------------
 
-EDITABLE = ("name", "template", "audience", "params", "channels", "crontab", "timezone",
-            "enabled")
+EDITABLE = ("name", "template", "audience", "params", "channels", "crontab", "timezone", "enabled")
 
 
 def _check(values: dict[str, Any]) -> dict[str, Any]:
@@ -225,12 +246,18 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
 
     enabled = values.get("enabled", True)
     version = published_version(values["template"]) if enabled else None
-    template = version.template if version else \
-        MessageTemplate.objects.filter(code=values["template"]).first()
+    template = (
+        version.template
+        if version
+        else MessageTemplate.objects.filter(code=values["template"]).first()
+    )
     if template is None:
-        raise APIError(f"Template '{values['template']}' does not exist.",
-                       code="template_not_found", status_code=404,
-                       details={"template": values["template"]})
+        raise APIError(
+            f"Template '{values['template']}' does not exist.",
+            code="template_not_found",
+            status_code=404,
+            details={"template": values["template"]},
+        )
     channels = values.get("channels") or []
     if channels and version:
         _check_channels(version, channels)
@@ -246,16 +273,24 @@ def _check(values: dict[str, Any]) -> dict[str, Any]:
         except InvalidRequest:
             raise InvalidRequest(
                 'audience must be {"recipients": [...]}, {"tag": "..."} or {"all": true}.',
-                details={"field": "audience"})
+                details={"field": "audience"},
+            )
         if version:
             check_params(version, params)
     try:
         cron = parse_crontab(values["crontab"])
     except ValueError as exc:
         raise InvalidRequest(f"crontab: {exc}.", details={"field": "crontab"})
-    return {"name": values["name"], "template": template, "audience": audience,
-            "params": params, "channels": channels, "timezone": values.get("timezone") or "UTC",
-            "enabled": enabled, **cron}
+    return {
+        "name": values["name"],
+        "template": template,
+        "audience": audience,
+        "params": params,
+        "channels": channels,
+        "timezone": values.get("timezone") or "UTC",
+        "enabled": enabled,
+        **cron,
+    }
 
 
 def _unique_name(name: str, exclude: int | None = None) -> None:
@@ -263,14 +298,25 @@ def _unique_name(name: str, exclude: int | None = None) -> None:
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
     if qs.exists():
-        raise APIError(f"A recurring send named '{name}' already exists.", code="conflict",
-                       status_code=409, details={"field": "name"})
+        raise APIError(
+            f"A recurring send named '{name}' already exists.",
+            code="conflict",
+            status_code=409,
+            details={"field": "name"},
+        )
 
 
 def current_values(rs: RecurringSend) -> dict[str, Any]:
-    return {"name": rs.name, "template": rs.template.code, "audience": rs.audience,
-            "params": rs.params, "channels": rs.channels, "crontab": rs.crontab_expr,
-            "timezone": rs.timezone, "enabled": rs.enabled}
+    return {
+        "name": rs.name,
+        "template": rs.template.code,
+        "audience": rs.audience,
+        "params": rs.params,
+        "channels": rs.channels,
+        "crontab": rs.crontab_expr,
+        "timezone": rs.timezone,
+        "enabled": rs.enabled,
+    }
 
 
 def create_recurring_send(*, client: Any = None, **values: Any) -> RecurringSend:
@@ -281,8 +327,10 @@ def create_recurring_send(*, client: Any = None, **values: Any) -> RecurringSend
 
 
 def update_recurring_send(*, recurring_send: RecurringSend, **changes: Any) -> RecurringSend:
-    values = {**current_values(recurring_send),
-              **{k: v for k, v in changes.items() if k in EDITABLE}}
+    values = {
+        **current_values(recurring_send),
+        **{k: v for k, v in changes.items() if k in EDITABLE},
+    }
     fields = _check(values)
     _unique_name(fields["name"], exclude=recurring_send.pk)
     with transaction.atomic():

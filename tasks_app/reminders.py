@@ -44,8 +44,11 @@ def schedule(deliveries: list, settings_by_task: dict[Any, dict[str, Any]]) -> i
             continue
         after, channel = conf
         sent_at = d.sent_at or timezone.now()
-        rows.append(ReadReminder(delivery_id=d.pk, channel=channel,
-                                 due_at=sent_at + timedelta(seconds=after)))
+        rows.append(
+            ReadReminder(
+                delivery_id=d.pk, channel=channel, due_at=sent_at + timedelta(seconds=after)
+            )
+        )
     if rows:
         with transaction.atomic():  # a savepoint when called inside a transaction
             ReadReminder.objects.bulk_create(rows, ignore_conflicts=True)
@@ -59,10 +62,12 @@ def send_due(now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
     now = now or timezone.now()
     counts: dict[str, int] = defaultdict(int)
     with transaction.atomic():
-        due = list(ReadReminder.objects.select_for_update(skip_locked=True, of=("self",))
-                   .filter(state=ReminderState.WAITING, due_at__lte=now)
-                   .select_related("delivery", "delivery__recipient")
-                   .order_by("due_at")[:limit])
+        due = list(
+            ReadReminder.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(state=ReminderState.WAITING, due_at__lte=now)
+            .select_related("delivery", "delivery__recipient")
+            .order_by("due_at")[:limit]
+        )
         if not due:
             return {}
         new_rows: list[DeliveryRecord] = []
@@ -81,9 +86,14 @@ def send_due(now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
                 else:
                     r.state = ReminderState.SENT
                     r.reminder = DeliveryRecord(
-                        task_id=parent.task_id, recipient=parent.recipient, channel=r.channel,
-                        kind=DeliveryKind.REMINDER, parent=parent, address=address,
-                        created_at=now)
+                        task_id=parent.task_id,
+                        recipient=parent.recipient,
+                        channel=r.channel,
+                        kind=DeliveryKind.REMINDER,
+                        parent=parent,
+                        address=address,
+                        created_at=now,
+                    )
                     new_rows.append(r.reminder)
             counts[r.state] += 1
         DeliveryRecord.objects.bulk_create(new_rows)

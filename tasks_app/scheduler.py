@@ -29,15 +29,18 @@ def release_due_tasks(now: datetime | None = None, limit: int = BATCH) -> int:
     now = now or timezone.now()
     released = 0
     with transaction.atomic():
-        tasks = list(MessageTask.objects.select_for_update(skip_locked=True)
-                     .filter(state=TaskState.SCHEDULED, send_at__lte=now)
-                     .order_by("send_at")[:limit])
+        tasks = list(
+            MessageTask.objects.select_for_update(skip_locked=True)
+            .filter(state=TaskState.SCHEDULED, send_at__lte=now)
+            .order_by("send_at")[:limit]
+        )
         for task in tasks:
             task.release(by="release_due", note=f"due at {task.send_at.isoformat()}")
             task.save(update_fields=["state"])
             released += 1
-            transaction.on_commit(lambda pk=str(task.pk): plan_task_job.apply_async(
-                args=[pk], queue="dispatch"))
+            transaction.on_commit(
+                lambda pk=str(task.pk): plan_task_job.apply_async(args=[pk], queue="dispatch")
+            )
     return released
 
 
@@ -46,9 +49,12 @@ def release_due_deliveries(now: datetime | None = None, limit: int = BATCH) -> d
     (policies included) and enqueue those that may go. Returns counts, with `claimed`."""
     now = now or timezone.now()
     with transaction.atomic():
-        batch = list(DeliveryRecord.objects.select_for_update(skip_locked=True, of=("self",))
-                     .filter(state=DeliveryState.DEFERRED, not_before__lte=now)
-                     .select_related("recipient").order_by("not_before")[:limit])
+        batch = list(
+            DeliveryRecord.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(state=DeliveryState.DEFERRED, not_before__lte=now)
+            .select_related("recipient")
+            .order_by("not_before")[:limit]
+        )
         if not batch:
             return {"claimed": 0}
         counts = pipeline.release_deliveries(batch, now=now)
@@ -90,17 +96,22 @@ def sweep_stuck(now: datetime | None = None, limit: int = 5000) -> dict[str, int
     lease = timedelta(seconds=settings.MSGCENTER["SEND_LEASE_SECONDS"])
     by_channel: dict[str, list[int]] = defaultdict(list)
     with transaction.atomic():
-        rows = list(DeliveryRecord.objects.select_for_update(skip_locked=True)
-                    .filter(state__in=[DeliveryState.QUEUED, DeliveryState.SENDING],
-                            lease_until__lt=now)
-                    .values_list("id", "channel", "state")[:limit])
+        rows = list(
+            DeliveryRecord.objects.select_for_update(skip_locked=True)
+            .filter(state__in=[DeliveryState.QUEUED, DeliveryState.SENDING], lease_until__lt=now)
+            .values_list("id", "channel", "state")[:limit]
+        )
         stuck_sending = [r[0] for r in rows if r[2] == DeliveryState.SENDING]
         if stuck_sending:
-            bulk_transition(DeliveryRecord.objects.filter(id__in=stuck_sending),
-                            DeliveryRecord.retry, not_before=None)
+            bulk_transition(
+                DeliveryRecord.objects.filter(id__in=stuck_sending),
+                DeliveryRecord.retry,
+                not_before=None,
+            )
         if rows:
             DeliveryRecord.objects.filter(id__in=[r[0] for r in rows]).update(
-                lease_until=now + lease)
+                lease_until=now + lease
+            )
         for pk, channel, _state in rows:
             by_channel[channel].append(pk)
         transaction.on_commit(lambda: [enqueue_ids(c, ids) for c, ids in by_channel.items()])

@@ -27,10 +27,13 @@ class RecipientSerializer(serializers.Serializer):
     locale = StrictCharField(max_length=20, required=False, allow_blank=True)
     timezone = TimezoneField(required=False, allow_blank=True)
     addresses = serializers.DictField(
-        child=StrictCharField(max_length=320, allow_blank=True), required=False,
-        help_text='Per-channel addresses, e.g. {"dingtalk": "...", "wechat_mp": "openid..."}.')
-    tags = serializers.ListField(child=StrictCharField(max_length=100), required=False,
-                                 max_length=MAX_TAGS)
+        child=StrictCharField(max_length=320, allow_blank=True),
+        required=False,
+        help_text='Per-channel addresses, e.g. {"dingtalk": "...", "wechat_mp": "openid..."}.',
+    )
+    tags = serializers.ListField(
+        child=StrictCharField(max_length=100), required=False, max_length=MAX_TAGS
+    )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -54,25 +57,41 @@ class QuietHoursSerializer(serializers.ModelSerializer):
     end = ClockTimeField(help_text="HH:MM")
     timezone = TimezoneField(required=False, allow_blank=True)
     categories = serializers.ListField(
-        child=CategoryField(), required=False,
-        help_text="Template categories the policy applies to.")
+        child=CategoryField(),
+        required=False,
+        help_text="Template categories the policy applies to.",
+    )
     channels = serializers.ListField(
-        child=ChannelField(), required=False,
-        help_text="Channels the policy applies to (empty: all).")
+        child=ChannelField(),
+        required=False,
+        help_text="Channels the policy applies to (empty: all).",
+    )
     action = serializers.ChoiceField(choices=QuietAction.choices, required=False)
     enabled = serializers.BooleanField(required=False)
 
     class Meta:
         model = QuietHours
-        fields = ["id", "name", "start", "end", "timezone", "categories", "channels", "action",
-                  "enabled", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "start",
+            "end",
+            "timezone",
+            "categories",
+            "channels",
+            "action",
+            "enabled",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start = attrs.get("start", getattr(self.instance, "start", None))
         end = attrs.get("end", getattr(self.instance, "end", None))
         if start is not None and start == end:
-            raise serializers.ValidationError({"end": "The window cannot be empty: end equals start."})
+            raise serializers.ValidationError(
+                {"end": "The window cannot be empty: end equals start."}
+            )
         for name in ("categories", "channels"):
             if name in attrs:
                 attrs[name] = list(dict.fromkeys(attrs[name]))  # drop repeats, keep order

@@ -47,7 +47,8 @@ def create_api_key(*, client_name: str, scopes: list[str] | None = None) -> tupl
         raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
     with transaction.atomic():
         client, created = ApiClient.objects.get_or_create(
-            name=client_name, defaults={"scopes": scopes})
+            name=client_name, defaults={"scopes": scopes}
+        )
         if not created and sorted(client.scopes) != sorted(scopes):
             client.scopes = scopes
             client.save(update_fields=["scopes"])
@@ -57,7 +58,8 @@ def create_api_key(*, client_name: str, scopes: list[str] | None = None) -> tupl
 def upsert_recipient(*, external_id: str, **fields: Any) -> tuple[Recipient, bool]:
     values = {k: v for k, v in fields.items() if k in RECIPIENT_FIELDS and v is not None}
     recipient, created = Recipient.objects.update_or_create(
-        external_id=external_id, defaults=values)
+        external_id=external_id, defaults=values
+    )
     return recipient, created
 
 
@@ -84,14 +86,17 @@ def request_fingerprint(body: dict[str, Any]) -> str:
 def parse_recipients(raw: Any) -> list[RecipientSpec]:
     """Validate the `recipients` field: a list of external ids and/or objects."""
     if not isinstance(raw, list) or not raw:
-        raise InvalidRequest("'recipients' must be a non-empty list of external ids or objects.",
-                             details={"field": "recipients"})
+        raise InvalidRequest(
+            "'recipients' must be a non-empty list of external ids or objects.",
+            details={"field": "recipients"},
+        )
     limit = settings.MSGCENTER["MAX_RECIPIENTS_PER_REQUEST"]
     if len(raw) > limit:
         raise InvalidRequest(
             f"Too many recipients: {len(raw)} given, at most {limit} per request. "
             "Split the audience over several requests.",
-            details={"field": "recipients", "max": limit, "given": len(raw)})
+            details={"field": "recipients", "max": limit, "given": len(raw)},
+        )
     specs: dict[str, RecipientSpec] = {}
     for index, item in enumerate(raw):
         if isinstance(item, str) and item.strip():
@@ -99,18 +104,24 @@ def parse_recipients(raw: Any) -> list[RecipientSpec]:
         elif isinstance(item, dict):
             ext = item.get("external_id")
             if not isinstance(ext, str) or not ext.strip():
-                raise InvalidRequest(f"recipients[{index}]: 'external_id' is required.",
-                                     details={"field": f"recipients[{index}].external_id"})
+                raise InvalidRequest(
+                    f"recipients[{index}]: 'external_id' is required.",
+                    details={"field": f"recipients[{index}].external_id"},
+                )
             params = item.get("params")
             if params is not None and not isinstance(params, dict):
-                raise InvalidRequest(f"recipients[{index}].params must be an object.",
-                                     details={"field": f"recipients[{index}].params"})
+                raise InvalidRequest(
+                    f"recipients[{index}].params must be an object.",
+                    details={"field": f"recipients[{index}].params"},
+                )
             fields = {k: item[k] for k in RECIPIENT_FIELDS if k in item and item[k] is not None}
             _check_recipient_fields(fields, f"recipients[{index}]")
             specs[ext.strip()] = RecipientSpec(ext.strip(), fields, params)
         else:
-            raise InvalidRequest(f"recipients[{index}] must be an external id or an object.",
-                                 details={"field": f"recipients[{index}]"})
+            raise InvalidRequest(
+                f"recipients[{index}] must be an external id or an object.",
+                details={"field": f"recipients[{index}]"},
+            )
     return list(specs.values())
 
 
@@ -119,16 +130,21 @@ def _check_recipient_fields(fields: dict[str, Any], where: str) -> None:
 
     for key in ("name", "email", "phone", "locale", "timezone"):
         if key in fields and not isinstance(fields[key], str):
-            raise InvalidRequest(f"{where}.{key} must be a string.", details={"field": f"{where}.{key}"})
+            raise InvalidRequest(
+                f"{where}.{key} must be a string.", details={"field": f"{where}.{key}"}
+            )
     if fields.get("timezone"):
         try:
             ZoneInfo(fields["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidRequest(f"{where}.timezone: unknown time zone '{fields['timezone']}'.",
-                                 details={"field": f"{where}.timezone"})
+            raise InvalidRequest(
+                f"{where}.timezone: unknown time zone '{fields['timezone']}'.",
+                details={"field": f"{where}.timezone"},
+            )
     if "addresses" in fields and not isinstance(fields["addresses"], dict):
-        raise InvalidRequest(f"{where}.addresses must be an object.",
-                             details={"field": f"{where}.addresses"})
+        raise InvalidRequest(
+            f"{where}.addresses must be an object.", details={"field": f"{where}.addresses"}
+        )
     if "tags" in fields and not isinstance(fields["tags"], list):
         raise InvalidRequest(f"{where}.tags must be a list.", details={"field": f"{where}.tags"})
 
@@ -142,9 +158,12 @@ def _upsert_many(specs: list[RecipientSpec]) -> None:
     for keys, group in groups.items():
         for start in range(0, len(group), LOOKUP_CHUNK):
             Recipient.objects.bulk_create(
-                [Recipient(external_id=s.external_id, **s.fields)
-                 for s in group[start:start + LOOKUP_CHUNK]],
-                update_conflicts=True, unique_fields=["external_id"],
+                [
+                    Recipient(external_id=s.external_id, **s.fields)
+                    for s in group[start : start + LOOKUP_CHUNK]
+                ],
+                update_conflicts=True,
+                unique_fields=["external_id"],
                 update_fields=[*keys, "updated_at"],
             )
 
@@ -152,7 +171,7 @@ def _upsert_many(specs: list[RecipientSpec]) -> None:
 def _load_recipients(external_ids: list[str]) -> dict[str, Recipient]:
     found: dict[str, Recipient] = {}
     for start in range(0, len(external_ids), LOOKUP_CHUNK):
-        chunk = external_ids[start:start + LOOKUP_CHUNK]
+        chunk = external_ids[start : start + LOOKUP_CHUNK]
         for r in Recipient.objects.filter(external_id__in=chunk):
             found[r.external_id] = r
     return found
@@ -162,25 +181,32 @@ def _check_channels(version: TemplateVersion, channels: Any) -> list[str]:
     available = version.channels
     if channels is None:
         return available
-    if not isinstance(channels, list) or not channels or \
-            not all(isinstance(c, str) for c in channels):
-        raise InvalidRequest("'channels' must be a non-empty list of channel names.",
-                             details={"field": "channels"})
+    if (
+        not isinstance(channels, list)
+        or not channels
+        or not all(isinstance(c, str) for c in channels)
+    ):
+        raise InvalidRequest(
+            "'channels' must be a non-empty list of channel names.", details={"field": "channels"}
+        )
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
-        raise InvalidRequest(f"Unknown channel(s): {', '.join(unknown)}.",
-                             details={"field": "channels", "unknown": unknown,
-                                      "known": sorted(CHANNELS)})
+        raise InvalidRequest(
+            f"Unknown channel(s): {', '.join(unknown)}.",
+            details={"field": "channels", "unknown": unknown, "known": sorted(CHANNELS)},
+        )
     missing = [c for c in channels if c not in available]
     if missing:
         raise InvalidRequest(
             f"Template '{version.template.code}' has no content for: {', '.join(missing)}.",
-            details={"field": "channels", "missing": missing, "available": available})
+            details={"field": "channels", "missing": missing, "available": available},
+        )
     return list(dict.fromkeys(channels))
 
 
-def _validate_all_params(version: TemplateVersion, params: dict[str, Any],
-                         specs: list[RecipientSpec]) -> None:
+def _validate_all_params(
+    version: TemplateVersion, params: dict[str, Any], specs: list[RecipientSpec]
+) -> None:
     schema = version.params_schema or {}
     errors: list[dict[str, str]] = []
     shared_errors = None
@@ -203,7 +229,8 @@ def _validate_all_params(version: TemplateVersion, params: dict[str, Any],
         raise InvalidParams(
             f"Params do not match the template's schema for recipient '{first['recipient']}'"
             f" at '{first['path']}': {first['message']}",
-            details={"errors": errors})
+            details={"errors": errors},
+        )
 
 
 def _existing_for_key(client: ApiClient | None, key: str, fingerprint: str) -> MessageTask | None:
@@ -216,9 +243,12 @@ def _existing_for_key(client: ApiClient | None, key: str, fingerprint: str) -> M
         MessageTask.objects.filter(pk=existing.pk).update(idempotency_key=None)
         return None
     if existing.request_hash != fingerprint:
-        raise APIError("This idempotency key was used with a different request body.",
-                       code="idempotency_conflict", status_code=409,
-                       details={"idempotency_key": key, "task": str(existing.pk)})
+        raise APIError(
+            "This idempotency key was used with a different request body.",
+            code="idempotency_conflict",
+            status_code=409,
+            details={"idempotency_key": key, "task": str(existing.pk)},
+        )
     return existing
 
 
@@ -255,9 +285,17 @@ def send_message(
         from .audiences import create_audience_task
 
         return create_audience_task(
-            client=client, version=version, audience=recipients, params=params,
-            channels=channel_list, send_at=send_at, priority=priority,
-            idempotency_key=idempotency_key, fingerprint=fingerprint, by=by), True
+            client=client,
+            version=version,
+            audience=recipients,
+            params=params,
+            channels=channel_list,
+            send_at=send_at,
+            priority=priority,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            by=by,
+        ), True
     specs = parse_recipients(recipients)
     _validate_all_params(version, params, specs)
     ids = [s.external_id for s in specs]
@@ -267,17 +305,25 @@ def send_message(
         found = _load_recipients(ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            raise NotFound(f"Unknown recipient(s): {', '.join(missing[:20])}"
-                           f"{' …' if len(missing) > 20 else ''}.",
-                           details={"recipients": missing[:1000]})
+            raise NotFound(
+                f"Unknown recipient(s): {', '.join(missing[:20])}"
+                f"{' …' if len(missing) > 20 else ''}.",
+                details={"recipients": missing[:1000]},
+            )
         now = timezone.now()
         task = MessageTask.objects.create(
-            template=version.template, template_version=version, client=client,
+            template=version.template,
+            template_version=version,
+            client=client,
             params=params,
             recipient_params={s.external_id: s.params for s in specs if s.params},
-            channels=channel_list, priority=priority, send_at=send_at,
-            idempotency_key=idempotency_key or None, request_hash=fingerprint,
-            recipient_count=len(specs), created_by=by or (client.name if client else ""),
+            channels=channel_list,
+            priority=priority,
+            send_at=send_at,
+            idempotency_key=idempotency_key or None,
+            request_hash=fingerprint,
+            recipient_count=len(specs),
+            created_by=by or (client.name if client else ""),
             created_at=now,
         )
         deliveries = _build_deliveries(task, version, channel_list, [found[i] for i in ids], now)
@@ -288,8 +334,9 @@ def send_message(
             task.schedule(by=task.created_by, note=f"send at {send_at.isoformat()}")
         task.save(update_fields=["state", "delivery_count"])
         if task.state == TaskState.TASKED:
-            transaction.on_commit(lambda: plan_task_job.apply_async(args=[str(task.pk)],
-                                                                    queue="dispatch"))
+            transaction.on_commit(
+                lambda: plan_task_job.apply_async(args=[str(task.pk)], queue="dispatch")
+            )
     return task, True
 
 
@@ -318,17 +365,24 @@ def _db_value(field: Any, connection: Any):
     audience (None, the task, `now`, empty JSON): those are converted once."""
     get = operator.attrgetter(field.attname)
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+
         def get(row, get=get):
             field.pre_save(row, True)
             return get(row)
+
     cache: dict[Any, Any] = {}
 
     def convert(row: Any) -> Any:
         value = get(row)
         if value is None:
             return None
-        key = (type(value), value) if isinstance(value, str | int | datetime | uuid.UUID) \
-            else (type(value), "empty") if value in ([], {}) else None
+        key = (
+            (type(value), value)
+            if isinstance(value, str | int | datetime | uuid.UUID)
+            else (type(value), "empty")
+            if value in ([], {})
+            else None
+        )
         if key is None:
             return field.get_db_prep_save(value, connection)
         if key not in cache:
@@ -338,8 +392,13 @@ def _db_value(field: Any, connection: Any):
     return convert
 
 
-def _build_deliveries(task: MessageTask, version: TemplateVersion, channels: list[str],
-                      recipients: list[Recipient], now: datetime) -> list[DeliveryRecord]:
+def _build_deliveries(
+    task: MessageTask,
+    version: TemplateVersion,
+    channels: list[str],
+    recipients: list[Recipient],
+    now: datetime,
+) -> list[DeliveryRecord]:
     rows: list[DeliveryRecord] = []
     for channel in channels:
         kind = get_channel(channel)
@@ -348,20 +407,49 @@ def _build_deliveries(task: MessageTask, version: TemplateVersion, channels: lis
         if is_group_channel(channel, pinned):
             mentions = []
             for r in recipients[:MAX_MENTIONS]:
-                mentions.append({"external_id": r.external_id, "name": r.name,
-                                 "phone": r.phone, "address": kind.address_for(r)})
-            rows.append(DeliveryRecord(task=task, recipient=None, channel=channel,
-                                       account_id=pinned, mentions=mentions, created_at=now))
+                mentions.append(
+                    {
+                        "external_id": r.external_id,
+                        "name": r.name,
+                        "phone": r.phone,
+                        "address": kind.address_for(r),
+                    }
+                )
+            rows.append(
+                DeliveryRecord(
+                    task=task,
+                    recipient=None,
+                    channel=channel,
+                    account_id=pinned,
+                    mentions=mentions,
+                    created_at=now,
+                )
+            )
             continue
         for r in recipients:
             address = kind.address_for(r)
             if address:
-                rows.append(DeliveryRecord(task=task, recipient=r, channel=channel,
-                                           account_id=pinned, address=address, created_at=now))
+                rows.append(
+                    DeliveryRecord(
+                        task=task,
+                        recipient=r,
+                        channel=channel,
+                        account_id=pinned,
+                        address=address,
+                        created_at=now,
+                    )
+                )
             else:
-                rows.append(DeliveryRecord(task=task, recipient=r, channel=channel,
-                                           state=DeliveryState.SKIPPED,
-                                           reason=SkipReason.NO_ADDRESS, created_at=now))
+                rows.append(
+                    DeliveryRecord(
+                        task=task,
+                        recipient=r,
+                        channel=channel,
+                        state=DeliveryState.SKIPPED,
+                        reason=SkipReason.NO_ADDRESS,
+                        created_at=now,
+                    )
+                )
     return rows
 
 
@@ -370,8 +458,11 @@ def get_task(task_id: Any) -> MessageTask:
         uuid.UUID(str(task_id))
     except ValueError:
         raise NotFound(f"Task '{task_id}' does not exist.", details={"task": str(task_id)})
-    task = (MessageTask.objects.select_related("template", "template_version")
-            .filter(pk=task_id).first())
+    task = (
+        MessageTask.objects.select_related("template", "template_version")
+        .filter(pk=task_id)
+        .first()
+    )
     if task is None:
         raise NotFound(f"Task '{task_id}' does not exist.", details={"task": str(task_id)})
     return task
@@ -383,14 +474,20 @@ def cancel_task(*, task: MessageTask, by: str = "", note: str = "") -> MessageTa
     with transaction.atomic():
         task = MessageTask.objects.select_for_update().get(pk=task.pk)
         if not can_proceed(task.cancel):
-            raise APIError(f"A task in state '{task.state}' cannot be cancelled.",
-                           code="invalid_transition", status_code=409,
-                           details={"state": task.state})
+            raise APIError(
+                f"A task in state '{task.state}' cannot be cancelled.",
+                code="invalid_transition",
+                status_code=409,
+                details={"state": task.state},
+            )
         task.cancel(by=by, note=note)
         task.finished_at = timezone.now()
         task.save(update_fields=["state", "finished_at"])
-        bulk_transition(DeliveryRecord.objects.filter(task=task), DeliveryRecord.skip,
-                        reason=SkipReason.CANCELLED)
+        bulk_transition(
+            DeliveryRecord.objects.filter(task=task),
+            DeliveryRecord.skip,
+            reason=SkipReason.CANCELLED,
+        )
     return task
 
 
@@ -406,29 +503,56 @@ def recall_task(*, task: MessageTask, by: str = "") -> dict[str, Any]:
         deliveries = DeliveryRecord.objects.filter(task=task)
         skipped = bulk_transition(deliveries, DeliveryRecord.skip, reason=SkipReason.RECALLED)
         # In-app rows still being written are hidden too: the inbox shows no recalled row.
-        inapp = list(deliveries.filter(channel="inapp", recalled_at__isnull=True,
-                                       state__in=[*gone, DeliveryState.SENDING])
-                     .values_list("id", flat=True))
+        inapp = list(
+            deliveries.filter(
+                channel="inapp", recalled_at__isnull=True, state__in=[*gone, DeliveryState.SENDING]
+            ).values_list("id", flat=True)
+        )
         if inapp:
             DeliveryRecord.objects.filter(id__in=inapp).update(recalled_at=now)
             Interaction.objects.bulk_create(
-                [Interaction(delivery_id=i, kind=InteractionKind.RECALLED, created_at=now,
-                             payload={"by": by}) for i in inapp], batch_size=1000)
+                [
+                    Interaction(
+                        delivery_id=i,
+                        kind=InteractionKind.RECALLED,
+                        created_at=now,
+                        payload={"by": by},
+                    )
+                    for i in inapp
+                ],
+                batch_size=1000,
+            )
         not_recalled = [
-            {"channel": row["channel"], "state": row["state"], "count": row["n"],
-             "reason": ("already sent: this channel cannot take a message back"
-                        if row["state"] in gone else "being sent right now")}
-            for row in (deliveries.exclude(channel="inapp")
-                        .filter(state__in=[*gone, DeliveryState.SENDING]).order_by()
-                        .values("channel", "state").annotate(n=Count("id"))
-                        .order_by("channel", "state"))
+            {
+                "channel": row["channel"],
+                "state": row["state"],
+                "count": row["n"],
+                "reason": (
+                    "already sent: this channel cannot take a message back"
+                    if row["state"] in gone
+                    else "being sent right now"
+                ),
+            }
+            for row in (
+                deliveries.exclude(channel="inapp")
+                .filter(state__in=[*gone, DeliveryState.SENDING])
+                .order_by()
+                .values("channel", "state")
+                .annotate(n=Count("id"))
+                .order_by("channel", "state")
+            )
         ]
         if can_proceed(task.cancel):
             task.cancel(by=by, note="recalled")
             task.finished_at = now
             task.save(update_fields=["state", "finished_at"])
-    return {"id": str(task.pk), "state": task.state, "recalled": len(inapp),
-            "skipped": skipped, "not_recalled": not_recalled}
+    return {
+        "id": str(task.pk),
+        "state": task.state,
+        "recalled": len(inapp),
+        "skipped": skipped,
+        "not_recalled": not_recalled,
+    }
 
 
 def finish_task_if_done(task_id: Any) -> MessageTask | None:
@@ -442,8 +566,14 @@ def finish_task_if_done(task_id: Any) -> MessageTask | None:
         if task is None or task.state != TaskState.PUSHING:
             return None
         deliveries = DeliveryRecord.objects.filter(task_id=task_id)
-        if deliveries.filter(state__in=[DeliveryState.PENDING, DeliveryState.DEFERRED,
-                                        DeliveryState.QUEUED, DeliveryState.SENDING]).exists():
+        if deliveries.filter(
+            state__in=[
+                DeliveryState.PENDING,
+                DeliveryState.DEFERRED,
+                DeliveryState.QUEUED,
+                DeliveryState.SENDING,
+            ]
+        ).exists():
             return None
         succeeded = deliveries.filter(
             Q(state__in=[DeliveryState.SENT, DeliveryState.DELIVERED])
@@ -468,18 +598,34 @@ def finish_tasks_if_done(task_ids: Iterable[Any]) -> list[MessageTask]:
         return [task for task in map(finish_task_if_done, ids) if task is not None]
     finished = []
     with transaction.atomic():
-        tasks = list(MessageTask.objects.select_for_update()
-                     .filter(pk__in=ids, state=TaskState.PUSHING).order_by("pk"))
+        tasks = list(
+            MessageTask.objects.select_for_update()
+            .filter(pk__in=ids, state=TaskState.PUSHING)
+            .order_by("pk")
+        )
         if not tasks:
             return []
         deliveries = DeliveryRecord.objects.filter(task_id__in=[t.pk for t in tasks]).order_by()
-        still_open = set(deliveries.filter(state__in=[
-            DeliveryState.PENDING, DeliveryState.DEFERRED, DeliveryState.QUEUED,
-            DeliveryState.SENDING]).values_list("task_id", flat=True).distinct())
-        succeeded = set(deliveries.filter(
-            Q(state__in=[DeliveryState.SENT, DeliveryState.DELIVERED])
-            | Q(state=DeliveryState.SKIPPED, reason__in=POLICY_SKIP_REASONS)
-        ).values_list("task_id", flat=True).distinct())
+        still_open = set(
+            deliveries.filter(
+                state__in=[
+                    DeliveryState.PENDING,
+                    DeliveryState.DEFERRED,
+                    DeliveryState.QUEUED,
+                    DeliveryState.SENDING,
+                ]
+            )
+            .values_list("task_id", flat=True)
+            .distinct()
+        )
+        succeeded = set(
+            deliveries.filter(
+                Q(state__in=[DeliveryState.SENT, DeliveryState.DELIVERED])
+                | Q(state=DeliveryState.SKIPPED, reason__in=POLICY_SKIP_REASONS)
+            )
+            .values_list("task_id", flat=True)
+            .distinct()
+        )
         now = timezone.now()
         for task in tasks:
             if task.pk in still_open:
@@ -492,32 +638,39 @@ def finish_tasks_if_done(task_ids: Iterable[Any]) -> list[MessageTask]:
             finished.append(task)
         # The transitions ran (and wrote their events); one UPDATE per outcome saves them.
         for state in {t.state for t in finished}:
-            MessageTask.objects.filter(pk__in=[t.pk for t in finished if t.state == state]
-                                       ).update(state=state, finished_at=now)
+            MessageTask.objects.filter(pk__in=[t.pk for t in finished if t.state == state]).update(
+                state=state, finished_at=now
+            )
     return finished
+
 
 def delivery_counts(task: MessageTask) -> dict[str, int]:
     counts = dict.fromkeys(DeliveryState.values, 0)
-    for row in (DeliveryRecord.objects.filter(task=task).order_by()
-                .values("state").annotate(n=Count("id"))):
+    for row in (
+        DeliveryRecord.objects.filter(task=task).order_by().values("state").annotate(n=Count("id"))
+    ):
         counts[row["state"]] = row["n"]
     return counts
 
 
 # --- inbox ---------------------------------------------------------------------------
 
+
 def get_recipient(external_id: str) -> Recipient:
     try:
         return Recipient.objects.get(external_id=external_id)
     except Recipient.DoesNotExist:
-        raise NotFound(f"Recipient '{external_id}' does not exist.",
-                       details={"recipient": external_id})
+        raise NotFound(
+            f"Recipient '{external_id}' does not exist.", details={"recipient": external_id}
+        )
 
 
 def inbox_queryset(recipient: Recipient, *, unread: bool = False):
     qs = DeliveryRecord.objects.filter(
-        recipient=recipient, channel="inapp",
-        state__in=[DeliveryState.SENT, DeliveryState.DELIVERED], recalled_at__isnull=True,
+        recipient=recipient,
+        channel="inapp",
+        state__in=[DeliveryState.SENT, DeliveryState.DELIVERED],
+        recalled_at__isnull=True,
     )
     if unread:
         qs = qs.filter(read_at__isnull=True)
@@ -533,25 +686,30 @@ def mark_read(*, recipient: Recipient, delivery_id: Any) -> DeliveryRecord:
     with transaction.atomic():
         item = inbox_queryset(recipient).select_for_update().filter(pk=delivery_id).first()
         if item is None:
-            raise NotFound(f"Inbox item '{delivery_id}' does not exist for '{recipient}'.",
-                           details={"delivery": str(delivery_id)})
+            raise NotFound(
+                f"Inbox item '{delivery_id}' does not exist for '{recipient}'.",
+                details={"delivery": str(delivery_id)},
+            )
         if item.read_at is None:
             item.read_at = timezone.now()
             DeliveryRecord.objects.filter(pk=item.pk).update(read_at=item.read_at)
-            Interaction.objects.create(delivery=item, kind=InteractionKind.READ,
-                                       created_at=item.read_at)
+            Interaction.objects.create(
+                delivery=item, kind=InteractionKind.READ, created_at=item.read_at
+            )
     return item
 
 
 def mark_all_read(*, recipient: Recipient) -> int:
     now = timezone.now()
     with transaction.atomic():
-        ids = list(inbox_queryset(recipient, unread=True).select_for_update()
-                   .values_list("id", flat=True))
+        ids = list(
+            inbox_queryset(recipient, unread=True).select_for_update().values_list("id", flat=True)
+        )
         if not ids:
             return 0
         DeliveryRecord.objects.filter(id__in=ids, read_at__isnull=True).update(read_at=now)
         Interaction.objects.bulk_create(
             [Interaction(delivery_id=i, kind=InteractionKind.READ, created_at=now) for i in ids],
-            batch_size=1000)
+            batch_size=1000,
+        )
     return len(ids)

@@ -1,4 +1,8 @@
 from .api import messages, preferences, recipients, recurring
 
-urlpatterns = [*preferences.urlpatterns, *recipients.urlpatterns, *messages.urlpatterns,
-               *recurring.urlpatterns]
+urlpatterns = [
+    *preferences.urlpatterns,
+    *recipients.urlpatterns,
+    *messages.urlpatterns,
+    *recurring.urlpatterns,
+]

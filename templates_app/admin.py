@@ -64,8 +64,16 @@ def _channel_select() -> forms.ChoiceField:
 class TemplateContentForm(forms.ModelForm):
     class Meta:
         model = TemplateContent
-        fields = ("channel", "locale", "subject", "body", "body_html", "extra", "account",
-                  "fallback_channel")
+        fields = (
+            "channel",
+            "locale",
+            "subject",
+            "body",
+            "body_html",
+            "extra",
+            "account",
+            "fallback_channel",
+        )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -89,8 +97,10 @@ def _contents_after_save(data, template: MessageTemplate | None) -> list[tuple]:
     uniqueness only inside one formset."""
     stored = {}
     if template is not None and template.pk:
-        stored = {str(pk): (channel, locale, None) for pk, channel, locale in
-                  template.contents.values_list("pk", "channel", "locale")}
+        stored = {
+            str(pk): (channel, locale, None)
+            for pk, channel, locale in template.contents.values_list("pk", "channel", "locale")
+        }
     added = []
     for name in data:
         match = _CONTENT_FIELD.match(name)
@@ -119,8 +129,12 @@ class TemplateContentFormSet(StackedInline.formset):
             key = (channel, locale)
             if key in seen and self.prefix in (prefix, seen[key]):
                 raise forms.ValidationError(
-                    _("Template content with this channel (%(c)s) and locale (%(l)s) already "
-                      "exists.") % {"c": channel, "l": locale or "-"})
+                    _(
+                        "Template content with this channel (%(c)s) and locale (%(l)s) already "
+                        "exists."
+                    )
+                    % {"c": channel, "l": locale or "-"}
+                )
             seen[key] = prefix
 
 
@@ -199,9 +213,18 @@ class VersionInline(ReadOnlyAdminMixin, TabularInline):
 class MessageTemplateForm(forms.ModelForm):
     class Meta:
         model = MessageTemplate
-        fields = ("code", "name", "category", "description", "params_schema", "sample_params",
-                  "dedup_window_seconds", "daily_cap", "remind_after_seconds",
-                  "remind_channel")
+        fields = (
+            "code",
+            "name",
+            "category",
+            "description",
+            "params_schema",
+            "sample_params",
+            "dedup_window_seconds",
+            "daily_cap",
+            "remind_after_seconds",
+            "remind_channel",
+        )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -222,19 +245,34 @@ class MessageTemplateForm(forms.ModelForm):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(ModelAdmin):
     form = MessageTemplateForm
-    list_display = ("code", "name", "category", "status_label", "version", "deliveries_30d",
-                    "updated_at")
+    list_display = (
+        "code",
+        "name",
+        "category",
+        "status_label",
+        "version",
+        "deliveries_30d",
+        "updated_at",
+    )
     list_filter = ("status", "category")
     search_fields = ("code", "name")
-    readonly_fields = ("status", "version", "usage", "draft_changes", "created_at",
-                       "updated_at")
+    readonly_fields = ("status", "version", "usage", "draft_changes", "created_at", "updated_at")
     # The live preview sits below the tabs, so it stays in view while contents are edited.
     change_form_after_template = "admin/templates_app/messagetemplate/live_preview_panel.html"
     fieldsets = (
         (None, {"fields": ("code", "name", "category", "description", "status", "version")}),
         (_("Parameters"), {"fields": ("params_schema", "sample_params")}),
-        (_("Policies"), {"fields": ("dedup_window_seconds", "daily_cap",
-                                    "remind_after_seconds", "remind_channel")}),
+        (
+            _("Policies"),
+            {
+                "fields": (
+                    "dedup_window_seconds",
+                    "daily_cap",
+                    "remind_after_seconds",
+                    "remind_channel",
+                )
+            },
+        ),
         (_("Usage"), {"fields": ("usage",)}),
         (_("History"), {"fields": ("draft_changes", "created_at", "updated_at")}),
     )
@@ -247,10 +285,18 @@ class MessageTemplateAdmin(ModelAdmin):
         # over the deliveries themselves.
         stat_model = apps.get_model("channels_app", "DeliveryStat")
         since = timezone.now() - timedelta(days=30)
-        recent = (stat_model.objects.filter(template_id=OuterRef("pk"), hour__gte=since)
-                  .order_by().values("template_id").annotate(n=Sum("total")).values("n"))
-        return super().get_queryset(request).annotate(
-            _deliveries_30d=Coalesce(Subquery(recent, output_field=IntegerField()), 0))
+        recent = (
+            stat_model.objects.filter(template_id=OuterRef("pk"), hour__gte=since)
+            .order_by()
+            .values("template_id")
+            .annotate(n=Sum("total"))
+            .values("n")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_deliveries_30d=Coalesce(Subquery(recent, output_field=IntegerField()), 0))
+        )
 
     @display(description=_("deliveries (30 days)"), ordering="_deliveries_30d")
     def deliveries_30d(self, obj: MessageTemplate) -> int:
@@ -264,22 +310,36 @@ class MessageTemplateAdmin(ModelAdmin):
         task_model = apps.get_model("tasks_app", "MessageTask")
         tasks = reverse(f"admin:tasks_app_{task_model._meta.model_name}_changelist")
         return format_html(
-            '{}: <b>{}</b> &middot; {}: <b>{}</b> &middot; {}: <b>{}</b> &middot; '
+            "{}: <b>{}</b> &middot; {}: <b>{}</b> &middot; {}: <b>{}</b> &middot; "
             '<a class="text-primary-600 dark:text-primary-500" href="{}?template__id__exact={}">'
-            '{}</a>',
-            _("last 24 hours"), counts["24h"], _("7 days"), counts["7d"], _("30 days"),
-            counts["30d"], tasks, obj.pk, _("Open its tasks"))
+            "{}</a>",
+            _("last 24 hours"),
+            counts["24h"],
+            _("7 days"),
+            counts["7d"],
+            _("30 days"),
+            counts["30d"],
+            tasks,
+            obj.pk,
+            _("Open its tasks"),
+        )
 
     @display(description=_("changes since the last version"))
     def draft_changes(self, obj: MessageTemplate) -> str:
         if not obj.pk:
             return "-"
-        latest = (TemplateVersion.objects.filter(template=obj, version=obj.version).first()
-                  if obj.version else None)
+        latest = (
+            TemplateVersion.objects.filter(template=obj, version=obj.version).first()
+            if obj.version
+            else None
+        )
         prefetch_related_objects([obj], "contents")
         lines = console.diff_lines(
-            console.version_snapshot(latest) if latest else None, console.draft_snapshot(obj),
-            old_name=f"v{latest.version}" if latest else "", new_name="draft")
+            console.version_snapshot(latest) if latest else None,
+            console.draft_snapshot(obj),
+            old_name=f"v{latest.version}" if latest else "",
+            new_name="draft",
+        )
         return render_diff(lines, _("The draft is the same as the published version."))
 
     @display(description=_("status"), ordering="status", label=STATE_COLORS)
@@ -292,8 +352,9 @@ class MessageTemplateAdmin(ModelAdmin):
         stored = ""
         if obj.pk:
             prefetch_related_objects([obj], "contents")
-            stored = render_to_string(PREVIEW_TEMPLATE,
-                                      {"preview": console.preview_stored(obj, user=user)})
+            stored = render_to_string(
+                PREVIEW_TEMPLATE, {"preview": console.preview_stored(obj, user=user)}
+            )
         url = reverse("admin:templates_app_messagetemplate_live_preview")
         if obj.pk:
             url += f"?object_id={obj.pk}"
@@ -301,18 +362,23 @@ class MessageTemplateAdmin(ModelAdmin):
             '<div id="live-preview" hx-post="{}" hx-include="closest form" hx-target="this" '
             'hx-swap="innerHTML" hx-trigger="input changed delay:600ms from:closest form, '
             'change from:closest form, load">{}</div>',
-            url, stored)
+            url,
+            stored,
+        )
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="",
-                           obj=None):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["live_preview"] = self.preview(obj or MessageTemplate(), user=request.user)
-        return super().render_change_form(request, context, add=add, change=change,
-                                          form_url=form_url, obj=obj)
+        return super().render_change_form(
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )
 
     def get_urls(self):
         return [
-            path("live-preview/", self.admin_site.admin_view(self.live_preview_view),
-                 name="templates_app_messagetemplate_live_preview"),
+            path(
+                "live-preview/",
+                self.admin_site.admin_view(self.live_preview_view),
+                name="templates_app_messagetemplate_live_preview",
+            ),
             *super().get_urls(),
         ]
 
@@ -363,11 +429,19 @@ class MessageTemplateAdmin(ModelAdmin):
         }
         return [a for a in actions if allowed.get(a.method.original_function_name, True)]
 
-    @action(description=_("Publish"), icon="publish", permissions=["transition"],
-            dialog={"title": _("Publish this template?"),
-                    "description": _("The current contents are compiled and frozen as a new "
-                                     "version; new messages use it."),
-                    "form_submit_text": _("Publish")})
+    @action(
+        description=_("Publish"),
+        icon="publish",
+        permissions=["transition"],
+        dialog={
+            "title": _("Publish this template?"),
+            "description": _(
+                "The current contents are compiled and frozen as a new "
+                "version; new messages use it."
+            ),
+            "form_submit_text": _("Publish"),
+        },
+    )
     def publish_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         template = get_object_or_404(self, request, object_id)
         latest = template.version
@@ -377,18 +451,28 @@ class MessageTemplateAdmin(ModelAdmin):
             report_error(request, exc)
         else:
             if version.version == latest:
-                messages.info(request, _("Nothing changed since version %(v)s; it stays the "
-                                         "published one.") % {"v": version.version})
+                messages.info(
+                    request,
+                    _("Nothing changed since version %(v)s; it stays the published one.")
+                    % {"v": version.version},
+                )
             else:
                 messages.success(request, _("Published version %(v)s.") % {"v": version.version})
                 self.log_change(request, template, f"Published version {version.version}.")
         return finish_action(request, change_url(template))
 
-    @action(description=_("Archive"), icon="archive", permissions=["transition"],
-            dialog={"title": _("Archive this template?"),
-                    "description": _("Messages using it are refused until it is restored "
-                                     "and published again."),
-                    "form_submit_text": _("Archive")})
+    @action(
+        description=_("Archive"),
+        icon="archive",
+        permissions=["transition"],
+        dialog={
+            "title": _("Archive this template?"),
+            "description": _(
+                "Messages using it are refused until it is restored and published again."
+            ),
+            "form_submit_text": _("Archive"),
+        },
+    )
     def archive_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         template = get_object_or_404(self, request, object_id)
         try:
@@ -400,10 +484,16 @@ class MessageTemplateAdmin(ModelAdmin):
             self.log_change(request, template, "Archived.")
         return finish_action(request, change_url(template))
 
-    @action(description=_("Restore"), icon="unarchive", permissions=["transition"],
-            dialog={"title": _("Restore this template?"),
-                    "description": _("It comes back as a draft; publish it to use it again."),
-                    "form_submit_text": _("Restore")})
+    @action(
+        description=_("Restore"),
+        icon="unarchive",
+        permissions=["transition"],
+        dialog={
+            "title": _("Restore this template?"),
+            "description": _("It comes back as a draft; publish it to use it again."),
+            "form_submit_text": _("Restore"),
+        },
+    )
     def restore_action(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
         template = get_object_or_404(self, request, object_id)
         try:
@@ -425,14 +515,26 @@ class TemplateVersionAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_select_related = ("template",)
     search_fields = ("template__code", "published_by")
     date_hierarchy = "created_at"
-    fields = ("template", "version", "category", "published_by", "created_at", "changes",
-              "params_schema", "contents", "settings")
+    fields = (
+        "template",
+        "version",
+        "category",
+        "published_by",
+        "created_at",
+        "changes",
+        "params_schema",
+        "contents",
+        "settings",
+    )
     readonly_fields = fields
 
     @display(description=_("changes since the previous version"))
     def changes(self, obj: TemplateVersion) -> str:
         before = console.previous_version(obj)
         lines = console.diff_lines(
-            console.version_snapshot(before) if before else None, console.version_snapshot(obj),
-            old_name=f"v{before.version}" if before else "", new_name=f"v{obj.version}")
+            console.version_snapshot(before) if before else None,
+            console.version_snapshot(obj),
+            old_name=f"v{before.version}" if before else "",
+            new_name=f"v{obj.version}",
+        )
         return render_diff(lines, _("Same as the previous version."))

@@ -53,14 +53,19 @@ class TemplateListView(TemplateView):
             value = request.query_params.get(name)
             if value:
                 if value not in allowed:
-                    raise InvalidRequest(f"Unknown {name} '{value}'.",
-                                         details={"field": name, "allowed": allowed})
+                    raise InvalidRequest(
+                        f"Unknown {name} '{value}'.", details={"field": name, "allowed": allowed}
+                    )
                 queryset = queryset.filter(**{name: value})
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(responses={201: TemplateSerializer,
-                              **error_responses({**BAD_INPUT, 409: "conflict: the code exists"})})
+    @extend_schema(
+        responses={
+            201: TemplateSerializer,
+            **error_responses({**BAD_INPUT, 409: "conflict: the code exists"}),
+        }
+    )
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -76,9 +81,12 @@ class TemplateDetailView(TemplateView):
     @extend_schema(
         description="Edit the draft. `contents`, when given, replaces every content. "
         "Published versions never change; publish again to freeze the edit.",
-        responses={200: TemplateSerializer,
-                   **error_responses({**BAD_INPUT, **NOT_FOUND,
-                                      409: "invalid_transition: the template is archived"})},
+        responses={
+            200: TemplateSerializer,
+            **error_responses(
+                {**BAD_INPUT, **NOT_FOUND, 409: "invalid_transition: the template is archived"}
+            ),
+        },
     )
     def patch(self, request: Request, code: str) -> Response:
         template = self.get_object()
@@ -93,29 +101,55 @@ class TemplatePublishView(TemplateView):
         request=None,
         description="Compile every content and freeze the draft as a new version. "
         "Publishing an unchanged draft returns the current version.",
-        responses={200: PublishResultSerializer, **error_responses({
-            400: "invalid_template (details: channel, field, line) or invalid_request",
-            **NOT_FOUND, 409: "invalid_transition: the template is archived"})},
+        responses={
+            200: PublishResultSerializer,
+            **error_responses(
+                {
+                    400: "invalid_template (details: channel, field, line) or invalid_request",
+                    **NOT_FOUND,
+                    409: "invalid_transition: the template is archived",
+                }
+            ),
+        },
     )
     def post(self, request: Request, code: str) -> Response:
-        version = services.publish_template(template=self.get_object(),
-                                            by=getattr(request.user, "name", ""))
-        return Response({"code": code, "status": TemplateStatus.PUBLISHED,
-                         "version": version.version, "published_at": version.created_at})
+        version = services.publish_template(
+            template=self.get_object(), by=getattr(request.user, "name", "")
+        )
+        return Response(
+            {
+                "code": code,
+                "status": TemplateStatus.PUBLISHED,
+                "version": version.version,
+                "published_at": version.created_at,
+            }
+        )
 
 
 class TemplateArchiveView(TemplateView):
-    @extend_schema(request=None, responses={200: TemplateSerializer, **error_responses(
-        {**NOT_FOUND, 409: "invalid_transition: already archived"})})
+    @extend_schema(
+        request=None,
+        responses={
+            200: TemplateSerializer,
+            **error_responses({**NOT_FOUND, 409: "invalid_transition: already archived"}),
+        },
+    )
     def post(self, request: Request, code: str) -> Response:
         template = services.archive_template(template=self.get_object())
         return Response(self.get_serializer(template).data)
 
 
 class TemplateRestoreView(TemplateView):
-    @extend_schema(request=None, description="Bring an archived template back as a draft.",
-                   responses={200: TemplateSerializer, **error_responses(
-                       {**NOT_FOUND, 409: "invalid_transition: the template is not archived"})})
+    @extend_schema(
+        request=None,
+        description="Bring an archived template back as a draft.",
+        responses={
+            200: TemplateSerializer,
+            **error_responses(
+                {**NOT_FOUND, 409: "invalid_transition: the template is not archived"}
+            ),
+        },
+    )
     def post(self, request: Request, code: str) -> Response:
         template = services.restore_template(template=self.get_object())
         return Response(self.get_serializer(template).data)
@@ -127,16 +161,26 @@ class TemplatePreviewView(TemplateView):
     @extend_schema(
         description="Render the draft for one channel (default: the first content) with "
         "`params` (default: the template's sample params).",
-        responses={200: PreviewResultSerializer, **error_responses({
-            400: "invalid_params (details.errors: [{path, message}]), invalid_template or "
-                 "invalid_request", **NOT_FOUND})},
+        responses={
+            200: PreviewResultSerializer,
+            **error_responses(
+                {
+                    400: "invalid_params (details.errors: [{path, message}]), invalid_template or "
+                    "invalid_request",
+                    **NOT_FOUND,
+                }
+            ),
+        },
     )
     def post(self, request: Request, code: str) -> Response:
         template = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        rendered = services.preview_template(template=template, params=data["params"],
-                                             channel=data["channel"] or None,
-                                             locale=data["locale"])
+        rendered = services.preview_template(
+            template=template,
+            params=data["params"],
+            channel=data["channel"] or None,
+            locale=data["locale"],
+        )
         return Response(PreviewResultSerializer(rendered).data)

@@ -75,13 +75,23 @@ def contents_from_form(data) -> list[dict[str, Any]]:
 def sample_recipient(user: Any) -> dict[str, str]:
     """What `recipient` holds when the preview is rendered for the staff user."""
     username = user.get_username() if user is not None else "preview"
-    return {"external_id": f"staff:{username}",
-            "name": (getattr(user, "get_full_name", lambda: "")() or username),
-            "email": getattr(user, "email", "") or "", "phone": "", "locale": ""}
+    return {
+        "external_id": f"staff:{username}",
+        "name": (getattr(user, "get_full_name", lambda: "")() or username),
+        "email": getattr(user, "email", "") or "",
+        "phone": "",
+        "locale": "",
+    }
 
 
-def build_preview(*, contents: list[dict[str, Any]], params: Any, schema: Any,
-                  user: Any = None, errors: list[str] | None = None) -> Preview:
+def build_preview(
+    *,
+    contents: list[dict[str, Any]],
+    params: Any,
+    schema: Any,
+    user: Any = None,
+    errors: list[str] | None = None,
+) -> Preview:
     """Render every content with `params`; problems are reported, never raised."""
     preview = Preview(errors=list(errors or []))
     if schema is not None:
@@ -91,9 +101,10 @@ def build_preview(*, contents: list[dict[str, Any]], params: Any, schema: Any,
         elif params is not None:
             for error in validate_params(schema, params):
                 detail = error.as_dict()
-                preview.errors.append(_("Sample params at '%(path)s': %(message)s")
-                                      % {"path": detail.get("path") or "/",
-                                         "message": detail.get("message", "")})
+                preview.errors.append(
+                    _("Sample params at '%(path)s': %(message)s")
+                    % {"path": detail.get("path") or "/", "message": detail.get("message", "")}
+                )
     if params is not None and not isinstance(params, dict):
         preview.errors.append(_("The sample params must be a JSON object."))
         params = None
@@ -121,29 +132,39 @@ def preview_from_form(data, *, user: Any = None) -> Preview:
     errors: list[str] = []
     params = _json_field(data, "sample_params", _("Sample params"), errors)
     schema = _json_field(data, "params_schema", _("Params schema"), errors)
-    return build_preview(contents=contents_from_form(data), params=params, schema=schema,
-                         user=user, errors=errors)
+    return build_preview(
+        contents=contents_from_form(data), params=params, schema=schema, user=user, errors=errors
+    )
 
 
 def preview_stored(template: MessageTemplate, *, user: Any = None) -> Preview:
     contents = [c.as_snapshot() for c in template.contents.all()]
-    return build_preview(contents=contents, params=template.sample_params or {},
-                         schema=template.params_schema or {}, user=user)
+    return build_preview(
+        contents=contents,
+        params=template.sample_params or {},
+        schema=template.params_schema or {},
+        user=user,
+    )
 
 
 # --- versions ---------------------------------------------------------------------------
 
+
 def _lines(snapshot: dict[str, Any]) -> list[str]:
     """A version (or the draft) as stable, readable lines: one block per content."""
-    lines = [f"category: {snapshot.get('category', '')}",
-             "params_schema: " + json.dumps(snapshot.get("params_schema") or {}, sort_keys=True,
-                                            ensure_ascii=False),
-             "policies: " + json.dumps(snapshot.get("settings") or {}, sort_keys=True,
-                                       ensure_ascii=False)]
-    for content in sorted(snapshot.get("contents") or [],
-                          key=lambda c: (c.get("channel", ""), c.get("locale", ""))):
-        head = content.get("channel", "") + (f"/{content['locale']}" if content.get("locale")
-                                             else "")
+    lines = [
+        f"category: {snapshot.get('category', '')}",
+        "params_schema: "
+        + json.dumps(snapshot.get("params_schema") or {}, sort_keys=True, ensure_ascii=False),
+        "policies: "
+        + json.dumps(snapshot.get("settings") or {}, sort_keys=True, ensure_ascii=False),
+    ]
+    for content in sorted(
+        snapshot.get("contents") or [], key=lambda c: (c.get("channel", ""), c.get("locale", ""))
+    ):
+        head = content.get("channel", "") + (
+            f"/{content['locale']}" if content.get("locale") else ""
+        )
         lines.append(f"[{head}]")
         for key in ("subject", "body", "body_html"):
             for i, text in enumerate((content.get(key) or "").splitlines()):
@@ -151,30 +172,45 @@ def _lines(snapshot: dict[str, Any]) -> list[str]:
         for key in ("extra", "account", "fallback_channel"):
             if content.get(key):
                 value = content[key]
-                lines.append(f"  {key}: " + (json.dumps(value, sort_keys=True, ensure_ascii=False)
-                                             if isinstance(value, dict | list) else str(value)))
+                lines.append(
+                    f"  {key}: "
+                    + (
+                        json.dumps(value, sort_keys=True, ensure_ascii=False)
+                        if isinstance(value, dict | list)
+                        else str(value)
+                    )
+                )
     return lines
 
 
 def version_snapshot(version: TemplateVersion) -> dict[str, Any]:
-    return {"category": version.category, "params_schema": version.params_schema,
-            "contents": version.contents, "settings": version.settings}
+    return {
+        "category": version.category,
+        "params_schema": version.params_schema,
+        "contents": version.contents,
+        "settings": version.settings,
+    }
 
 
 def draft_snapshot(template: MessageTemplate) -> dict[str, Any]:
     from .services import template_policies
 
-    return {"category": template.category, "params_schema": template.params_schema,
-            "contents": [c.as_snapshot() for c in template.contents.all()],
-            "settings": template_policies(template)}
+    return {
+        "category": template.category,
+        "params_schema": template.params_schema,
+        "contents": [c.as_snapshot() for c in template.contents.all()],
+        "settings": template_policies(template),
+    }
 
 
-def diff_lines(old: dict[str, Any] | None, new: dict[str, Any], *, old_name: str,
-               new_name: str) -> list[tuple[str, str]]:
+def diff_lines(
+    old: dict[str, Any] | None, new: dict[str, Any], *, old_name: str, new_name: str
+) -> list[tuple[str, str]]:
     """A unified diff as (kind, line) pairs; kind is '+', '-', '@' or ' '."""
     out = []
-    for line in difflib.unified_diff(_lines(old) if old else [], _lines(new), old_name,
-                                     new_name, lineterm="", n=2):
+    for line in difflib.unified_diff(
+        _lines(old) if old else [], _lines(new), old_name, new_name, lineterm="", n=2
+    ):
         if line.startswith(("---", "+++")):
             continue
         out.append((line[:1] if line[:1] in "+-@" else " ", line))
@@ -182,15 +218,20 @@ def diff_lines(old: dict[str, Any] | None, new: dict[str, Any], *, old_name: str
 
 
 def previous_version(version: TemplateVersion) -> TemplateVersion | None:
-    return (TemplateVersion.objects.filter(template_id=version.template_id,
-                                           version__lt=version.version)
-            .order_by("-version").first())
+    return (
+        TemplateVersion.objects.filter(template_id=version.template_id, version__lt=version.version)
+        .order_by("-version")
+        .first()
+    )
 
 
 # --- usage ------------------------------------------------------------------------------
 
-USAGE_PERIODS = (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)),
-                 ("30d", timedelta(days=30)))
+USAGE_PERIODS = (
+    ("24h", timedelta(hours=24)),
+    ("7d", timedelta(days=7)),
+    ("30d", timedelta(days=30)),
+)
 
 
 def usage_counts(template: MessageTemplate) -> dict[str, int]:
@@ -199,6 +240,10 @@ def usage_counts(template: MessageTemplate) -> dict[str, int]:
     task_model = apps.get_model("tasks_app", "MessageTask")
     now = timezone.now()
     return task_model.objects.filter(
-        template=template, created_at__gte=now - USAGE_PERIODS[-1][1]).aggregate(
-        **{name: Count("pk", filter=Q(created_at__gte=now - delta))
-           for name, delta in USAGE_PERIODS})
+        template=template, created_at__gte=now - USAGE_PERIODS[-1][1]
+    ).aggregate(
+        **{
+            name: Count("pk", filter=Q(created_at__gte=now - delta))
+            for name, delta in USAGE_PERIODS
+        }
+    )

@@ -34,9 +34,7 @@ class MessageTemplate(FSMModelMixin, models.Model):
     # Latest published version number; null until the first publish.
     version = models.PositiveIntegerField(_("version"), null=True, blank=True)
     # Policies (None = the defaults in settings).
-    dedup_window_seconds = models.PositiveIntegerField(
-        _("dedup window (s)"), null=True, blank=True
-    )
+    dedup_window_seconds = models.PositiveIntegerField(_("dedup window (s)"), null=True, blank=True)
     daily_cap = models.PositiveIntegerField(_("daily cap per recipient"), null=True, blank=True)
     remind_after_seconds = models.PositiveIntegerField(
         _("read reminder after (s)"), null=True, blank=True
@@ -53,13 +51,19 @@ class MessageTemplate(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
-    @transition(field=status, source=[TemplateStatus.DRAFT, TemplateStatus.PUBLISHED],
-                target=TemplateStatus.PUBLISHED)
+    @transition(
+        field=status,
+        source=[TemplateStatus.DRAFT, TemplateStatus.PUBLISHED],
+        target=TemplateStatus.PUBLISHED,
+    )
     def publish(self) -> None:
         """Freeze the current draft as a new version (side effects live in services)."""
 
-    @transition(field=status, source=[TemplateStatus.PUBLISHED, TemplateStatus.DRAFT],
-                target=TemplateStatus.ARCHIVED)
+    @transition(
+        field=status,
+        source=[TemplateStatus.PUBLISHED, TemplateStatus.DRAFT],
+        target=TemplateStatus.ARCHIVED,
+    )
     def archive(self) -> None:
         """Stop accepting new messages for this template."""
 
@@ -71,9 +75,7 @@ class MessageTemplate(FSMModelMixin, models.Model):
 class TemplateContent(models.Model):
     """The draft text of a template for one channel (and optionally one locale)."""
 
-    template = models.ForeignKey(
-        MessageTemplate, on_delete=models.CASCADE, related_name="contents"
-    )
+    template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="contents")
     channel = models.CharField(_("channel"), max_length=30)
     locale = models.CharField(_("locale"), max_length=20, blank=True, default="")
     subject = models.TextField(_("subject"), blank=True)
@@ -119,9 +121,7 @@ class TemplateContent(models.Model):
 class TemplateVersion(models.Model):
     """An immutable snapshot of a template at publish time. Tasks point at one."""
 
-    template = models.ForeignKey(
-        MessageTemplate, on_delete=models.CASCADE, related_name="versions"
-    )
+    template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField(_("version"))
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)
     params_schema = models.JSONField(_("params schema"), default=dict)

@@ -27,8 +27,9 @@ class MissingParam(UndefinedError):
     """A variable the template uses is not in the params. Carries where it was looked up
     so that the error can name the param's path (`order.no`)."""
 
-    def __init__(self, message: str | None = None, *, obj: Any = missing,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, obj: Any = missing, name: str | None = None
+    ) -> None:
         super().__init__(message)
         self.obj = obj
         self.name = name
@@ -50,15 +51,23 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"**", "*"})
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
-        if (operator == "**" and isinstance(left, int) and isinstance(right, int)
-                and max(abs(left).bit_length(), 1) * right > MAX_RESULT_BITS):
+        if (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and max(abs(left).bit_length(), 1) * right > MAX_RESULT_BITS
+        ):
             raise SecurityError("the result of this power is too large")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if (isinstance(seq, str | list | tuple) and isinstance(times, int)
-                        and len(seq) * times > MAX_REPEATED_LENGTH):
-                    raise SecurityError(f"repeating a sequence beyond {MAX_REPEATED_LENGTH} "
-                                        "items is not allowed")
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_REPEATED_LENGTH
+                ):
+                    raise SecurityError(
+                        f"repeating a sequence beyond {MAX_REPEATED_LENGTH} items is not allowed"
+                    )
         return super().call_binop(context, operator, left, right)
 
 
@@ -69,8 +78,15 @@ _html_env = _Sandbox(undefined=_ParamUndefined, autoescape=True)
 class RenderError(Exception):
     """A template that does not compile or cannot render with the given params."""
 
-    def __init__(self, message: str, *, channel: str = "", field: str = "",
-                 line: int | None = None, param_path: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str = "",
+        field: str = "",
+        line: int | None = None,
+        param_path: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.channel = channel
@@ -80,8 +96,12 @@ class RenderError(Exception):
         self.param_path = param_path
 
     def as_details(self) -> dict[str, Any]:
-        return {"channel": self.channel, "field": self.field, "line": self.line,
-                "message": self.message}
+        return {
+            "channel": self.channel,
+            "field": self.field,
+            "line": self.line,
+            "message": self.message,
+        }
 
 
 def _env(field: str):
@@ -92,8 +112,12 @@ def compile_source(source: str, *, field: str, channel: str = ""):
     try:
         return _env(field).from_string(source)
     except TemplateSyntaxError as exc:
-        raise RenderError(f"{channel}.{field} line {exc.lineno}: {exc.message}",
-                          channel=channel, field=field, line=exc.lineno) from exc
+        raise RenderError(
+            f"{channel}.{field} line {exc.lineno}: {exc.message}",
+            channel=channel,
+            field=field,
+            line=exc.lineno,
+        ) from exc
 
 
 class _LRU:
@@ -118,15 +142,17 @@ class _LRU:
 _compiled = _LRU()
 
 
-def render_content(content: dict[str, Any], params: dict[str, Any], *,
-                   cache_key: Any = None) -> dict[str, Any]:
+def render_content(
+    content: dict[str, Any], params: dict[str, Any], *, cache_key: Any = None
+) -> dict[str, Any]:
     """Render the subject/body/body_html of one content snapshot with `params`.
 
     `cache_key` identifies an immutable content (e.g. (version id, channel, locale));
     compiled templates are reused across calls with the same key."""
     channel = content.get("channel", "")
-    out: dict[str, Any] = {"extra": _render_extra(content.get("extra") or {}, params, channel,
-                                                  cache_key)}
+    out: dict[str, Any] = {
+        "extra": _render_extra(content.get("extra") or {}, params, channel, cache_key)
+    }
     for field in RENDERED_FIELDS:
         source = content.get(field) or ""
         if not source:
@@ -139,8 +165,9 @@ def render_content(content: dict[str, Any], params: dict[str, Any], *,
             template = compile_source(source, field=field, channel=channel)
         else:
             template = _compiled.get_or_set(
-                (cache_key, field), lambda s=source, f=field: compile_source(s, field=f,
-                                                                             channel=channel))
+                (cache_key, field),
+                lambda s=source, f=field: compile_source(s, field=f, channel=channel),
+            )
         out[field] = _render(template, params, channel=channel, field=field)
     return out
 
@@ -149,8 +176,13 @@ def _path_of(target: Any, value: Any, prefix: str = "") -> str | None:
     """The dotted path of the object `target` (by identity) inside the params `value`."""
     if value is target:
         return prefix
-    items = (value.items() if isinstance(value, dict)
-             else enumerate(value) if isinstance(value, list) else ())
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
     for key, child in items:
         found = _path_of(target, child, f"{prefix}.{key}" if prefix else str(key))
         if found is not None:
@@ -174,14 +206,20 @@ def _render(template, params: dict[str, Any], *, channel: str, field: str) -> st
     try:
         return template.render(params)
     except MissingParam as exc:
-        raise RenderError(f"{channel}.{field}: {exc.message}", channel=channel, field=field,
-                          param_path=missing_param_path(exc, params)) from exc
+        raise RenderError(
+            f"{channel}.{field}: {exc.message}",
+            channel=channel,
+            field=field,
+            param_path=missing_param_path(exc, params),
+        ) from exc
     except UndefinedError as exc:
-        raise RenderError(f"{channel}.{field}: {exc.message}", channel=channel,
-                          field=field) from exc
+        raise RenderError(
+            f"{channel}.{field}: {exc.message}", channel=channel, field=field
+        ) from exc
     except SecurityError as exc:
-        raise RenderError(f"{channel}.{field}: unsafe template: {exc}", channel=channel,
-                          field=field) from exc
+        raise RenderError(
+            f"{channel}.{field}: unsafe template: {exc}", channel=channel, field=field
+        ) from exc
     except TemplateError as exc:
         raise RenderError(f"{channel}.{field}: {exc}", channel=channel, field=field) from exc
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
@@ -195,9 +233,13 @@ def _render_extra(extra: Any, params: dict[str, Any], channel: str, cache_key: A
         if "{" not in extra:
             return extra
         key = None if cache_key is None else (cache_key, "extra", extra)
-        template = (compile_source(extra, field="extra", channel=channel) if key is None
-                    else _compiled.get_or_set(key, lambda: compile_source(
-                        extra, field="extra", channel=channel)))
+        template = (
+            compile_source(extra, field="extra", channel=channel)
+            if key is None
+            else _compiled.get_or_set(
+                key, lambda: compile_source(extra, field="extra", channel=channel)
+            )
+        )
         return _render(template, params, channel=channel, field="extra")
     if isinstance(extra, dict):
         return {k: _render_extra(v, params, channel, cache_key) for k, v in extra.items()}
@@ -228,6 +270,7 @@ def _check_extra(extra: Any, channel: str) -> None:
 
 
 # --- params ------------------------------------------------------------------------
+
 
 @dataclass
 class ParamsError:
@@ -276,8 +319,11 @@ def validate_params(schema: dict[str, Any], params: Any) -> list[ParamsError]:
         if err.validator == "required" and isinstance(err.instance, dict):
             missing = [r for r in err.validator_value if r not in err.instance]
             for name in missing:
-                errors.append(ParamsError(f"{path}.{name}" if path else name,
-                                          f"'{name}' is a required property"))
+                errors.append(
+                    ParamsError(
+                        f"{path}.{name}" if path else name, f"'{name}' is a required property"
+                    )
+                )
             continue
         errors.append(ParamsError(path, err.message))
     return errors

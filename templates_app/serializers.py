@@ -34,8 +34,9 @@ class JSONObjectField(serializers.DictField):
 
 def _text(**kwargs: Any) -> StrictCharField:
     # Template sources keep their whitespace: it can be meaningful (plain-text bodies).
-    return StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False,
-                           **kwargs)
+    return StrictCharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False, **kwargs
+    )
 
 
 class ContentSerializer(serializers.Serializer):
@@ -45,20 +46,24 @@ class ContentSerializer(serializers.Serializer):
     body = _text()
     body_html = _text()
     extra = JSONObjectField(required=False, default=dict)
-    account = AccountIdField(queryset=ChannelAccount.objects.all(), required=False,
-                             allow_null=True, default=None)
-    fallback_channel = ChannelField(required=False,
-                                               allow_blank=True, default="")
+    account = AccountIdField(
+        queryset=ChannelAccount.objects.all(), required=False, allow_null=True, default=None
+    )
+    fallback_channel = ChannelField(required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         account = attrs.pop("account", None)
         if account is not None and account.channel != attrs["channel"]:
             raise serializers.ValidationError(
-                {"account": f"Account {account.pk} is a '{account.channel}' account, "
-                            f"not '{attrs['channel']}'."})
+                {
+                    "account": f"Account {account.pk} is a '{account.channel}' account, "
+                    f"not '{attrs['channel']}'."
+                }
+            )
         if attrs.get("fallback_channel") == attrs["channel"]:
             raise serializers.ValidationError(
-                {"fallback_channel": "The fallback must be another channel."})
+                {"fallback_channel": "The fallback must be another channel."}
+            )
         attrs["account_id"] = account.pk if account else None
         return attrs
 
@@ -67,20 +72,20 @@ class TemplateSerializer(serializers.Serializer):
     """A template with its draft contents. `status` and `version` (the latest published
     version number, null before the first publish) are read-only."""
 
-    code = StrictCharField(max_length=100, validators=[validate_slug],
-                           help_text="The slug callers use: letters, digits, _ and -.")
+    code = StrictCharField(
+        max_length=100,
+        validators=[validate_slug],
+        help_text="The slug callers use: letters, digits, _ and -.",
+    )
     name = StrictCharField(max_length=200)
     category = CategoryField(required=False)
     description = StrictCharField(required=False, allow_blank=True)
     params_schema = JSONObjectField(required=False)
     sample_params = JSONObjectField(required=False)
-    dedup_window_seconds = serializers.IntegerField(min_value=0, required=False,
-                                                    allow_null=True)
+    dedup_window_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     daily_cap = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    remind_after_seconds = serializers.IntegerField(min_value=1, required=False,
-                                                    allow_null=True)
-    remind_channel = ChannelField(required=False,
-                                             allow_blank=True)
+    remind_after_seconds = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    remind_channel = ChannelField(required=False, allow_blank=True)
     contents = ContentSerializer(many=True, required=False, default=list)
     status = serializers.ChoiceField(choices=TemplateStatus.choices, read_only=True)
     version = serializers.IntegerField(read_only=True, allow_null=True)
@@ -95,7 +100,8 @@ class TemplateSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("remind_after_seconds") and not self._final("remind_channel", attrs):
             raise serializers.ValidationError(
-                {"remind_channel": "A read reminder needs the channel to remind through."})
+                {"remind_channel": "A read reminder needs the channel to remind through."}
+            )
         return attrs
 
     def _final(self, name: str, attrs: dict[str, Any]) -> Any:
@@ -118,10 +124,13 @@ class PublishResultSerializer(serializers.Serializer):
 
 
 class PreviewSerializer(serializers.Serializer):
-    params = JSONObjectField(required=False, allow_null=True, default=None,
-                             help_text="Params to render with; default: the sample params.")
-    channel = ChannelField(required=False,
-                                      allow_blank=True, default="")
+    params = JSONObjectField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Params to render with; default: the sample params.",
+    )
+    channel = ChannelField(required=False, allow_blank=True, default="")
     locale = StrictCharField(required=False, allow_blank=True, default="", max_length=20)
 
 

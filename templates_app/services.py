@@ -12,8 +12,17 @@ from msgcenter.errors import APIError, InvalidParams, InvalidRequest
 from .models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
 from .rendering import RenderError, check_compiles, check_schema, render_content, validate_params
 
-TEMPLATE_FIELDS = ("name", "category", "description", "params_schema", "sample_params",
-                   "dedup_window_seconds", "daily_cap", "remind_after_seconds", "remind_channel")
+TEMPLATE_FIELDS = (
+    "name",
+    "category",
+    "description",
+    "params_schema",
+    "sample_params",
+    "dedup_window_seconds",
+    "daily_cap",
+    "remind_after_seconds",
+    "remind_channel",
+)
 CONTENT_FIELDS = ("subject", "body", "body_html", "extra", "account_id", "fallback_channel")
 
 
@@ -21,8 +30,12 @@ def get_template(code: str) -> MessageTemplate:
     try:
         return MessageTemplate.objects.get(code=code)
     except MessageTemplate.DoesNotExist:
-        raise APIError(f"Template '{code}' does not exist.", code="template_not_found",
-                       status_code=404, details={"template": code})
+        raise APIError(
+            f"Template '{code}' does not exist.",
+            code="template_not_found",
+            status_code=404,
+            details={"template": code},
+        )
 
 
 def _check_schema(schema: Any) -> None:
@@ -52,12 +65,17 @@ def _save_contents(template: MessageTemplate, contents: list[dict[str, Any]]) ->
 
 
 def _exists(code: str) -> APIError:
-    return APIError(f"Template '{code}' already exists.", code="conflict", status_code=409,
-                    details={"template": code})
+    return APIError(
+        f"Template '{code}' already exists.",
+        code="conflict",
+        status_code=409,
+        details={"template": code},
+    )
 
 
-def create_template(*, code: str, name: str, contents: list[dict[str, Any]],
-                    **fields: Any) -> MessageTemplate:
+def create_template(
+    *, code: str, name: str, contents: list[dict[str, Any]], **fields: Any
+) -> MessageTemplate:
     if "params_schema" in fields:
         _check_schema(fields["params_schema"])
     if MessageTemplate.objects.filter(code=code).exists():
@@ -65,7 +83,8 @@ def create_template(*, code: str, name: str, contents: list[dict[str, Any]],
     try:
         with transaction.atomic():
             template = MessageTemplate.objects.create(
-                code=code, name=name,
+                code=code,
+                name=name,
                 **{k: v for k, v in fields.items() if k in TEMPLATE_FIELDS},
             )
             _save_contents(template, contents)
@@ -77,8 +96,9 @@ def create_template(*, code: str, name: str, contents: list[dict[str, Any]],
     return template
 
 
-def update_template(*, template: MessageTemplate, contents: list[dict[str, Any]] | None = None,
-                    **fields: Any) -> MessageTemplate:
+def update_template(
+    *, template: MessageTemplate, contents: list[dict[str, Any]] | None = None, **fields: Any
+) -> MessageTemplate:
     """Edit the draft. Published versions are frozen and never change.
 
     Works on a locked fresh row and saves only the edited fields, so that a stale
@@ -88,8 +108,11 @@ def update_template(*, template: MessageTemplate, contents: list[dict[str, Any]]
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
         if template.status == TemplateStatus.ARCHIVED:
-            raise APIError("An archived template cannot be edited; restore it first.",
-                           code="invalid_transition", status_code=409)
+            raise APIError(
+                "An archived template cannot be edited; restore it first.",
+                code="invalid_transition",
+                status_code=409,
+            )
         changed = [key for key in fields if key in TEMPLATE_FIELDS]
         for key in changed:
             setattr(template, key, fields[key])
@@ -121,18 +144,28 @@ def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVers
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
         if not can_proceed(template.publish):
-            raise APIError(f"A template in state '{template.status}' cannot be published.",
-                           code="invalid_transition", status_code=409)
+            raise APIError(
+                f"A template in state '{template.status}' cannot be published.",
+                code="invalid_transition",
+                status_code=409,
+            )
         contents = _snapshot(template)
         if not contents:
             raise InvalidRequest("A template needs at least one content to be published.")
         try:
             check_compiles(contents)
         except RenderError as exc:
-            raise APIError(f"Template does not compile: {exc.message}", code="invalid_template",
-                           details=exc.as_details())
-        frozen = {"category": template.category, "params_schema": template.params_schema,
-                  "contents": contents, "settings": template_policies(template)}
+            raise APIError(
+                f"Template does not compile: {exc.message}",
+                code="invalid_template",
+                details=exc.as_details(),
+            )
+        frozen = {
+            "category": template.category,
+            "params_schema": template.params_schema,
+            "contents": contents,
+            "settings": template_policies(template),
+        }
         version = None
         if template.status == TemplateStatus.PUBLISHED and template.version:
             latest = TemplateVersion.objects.get(template=template, version=template.version)
@@ -140,8 +173,8 @@ def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVers
                 version = latest
         if version is None:
             version = TemplateVersion.objects.create(
-                template=template, version=(template.version or 0) + 1, published_by=by,
-                **frozen)
+                template=template, version=(template.version or 0) + 1, published_by=by, **frozen
+            )
             template.publish()
             template.version = version.version
             template.save(update_fields=["status", "version", "updated_at"])
@@ -154,8 +187,11 @@ def archive_template(*, template: MessageTemplate) -> MessageTemplate:
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
         if not can_proceed(template.archive):
-            raise APIError(f"A template in state '{template.status}' cannot be archived.",
-                           code="invalid_transition", status_code=409)
+            raise APIError(
+                f"A template in state '{template.status}' cannot be archived.",
+                code="invalid_transition",
+                status_code=409,
+            )
         template.archive()
         template.save(update_fields=["status", "updated_at"])
     return template
@@ -166,8 +202,11 @@ def restore_template(*, template: MessageTemplate) -> MessageTemplate:
     with transaction.atomic():
         template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
         if not can_proceed(template.restore):
-            raise APIError(f"A template in state '{template.status}' cannot be restored.",
-                           code="invalid_transition", status_code=409)
+            raise APIError(
+                f"A template in state '{template.status}' cannot be restored.",
+                code="invalid_transition",
+                status_code=409,
+            )
         template.restore()
         template.save(update_fields=["status", "updated_at"])
     return template
@@ -177,29 +216,42 @@ def published_version(code: str) -> TemplateVersion:
     """The latest published version of `code`, or the API errors of API.md."""
     template = get_template(code)
     if template.status != TemplateStatus.PUBLISHED or not template.version:
-        raise APIError(f"Template '{code}' has no published version.",
-                       code="template_not_published", status_code=409,
-                       details={"template": code})
+        raise APIError(
+            f"Template '{code}' has no published version.",
+            code="template_not_published",
+            status_code=409,
+            details={"template": code},
+        )
     return TemplateVersion.objects.select_related("template").get(
-        template=template, version=template.version)
+        template=template, version=template.version
+    )
 
 
-def preview_template(*, template: MessageTemplate, params: dict[str, Any] | None,
-                     channel: str | None = None, locale: str = "") -> dict[str, Any]:
+def preview_template(
+    *,
+    template: MessageTemplate,
+    params: dict[str, Any] | None,
+    channel: str | None = None,
+    locale: str = "",
+) -> dict[str, Any]:
     """Render the draft for one channel with `params` (default: the sample params)."""
     params = template.sample_params if params is None else params
     errors = validate_params(template.params_schema or {}, params)
     if errors:
-        raise InvalidParams("Params do not match the template's schema.",
-                            details={"errors": [e.as_dict() for e in errors]})
+        raise InvalidParams(
+            "Params do not match the template's schema.",
+            details={"errors": [e.as_dict() for e in errors]},
+        )
     contents = list(template.contents.all())
     if not contents:
         raise InvalidRequest("The template has no content to preview.")
     if channel:
         matching = [c for c in contents if c.channel == channel]
         if not matching:
-            raise InvalidRequest(f"The template has no content for channel '{channel}'.",
-                                 details={"channel": channel})
+            raise InvalidRequest(
+                f"The template has no content for channel '{channel}'.",
+                details={"channel": channel},
+            )
         exact = [c for c in matching if c.locale == locale]
         content = (exact or [c for c in matching if not c.locale] or matching)[0]
     else:
@@ -210,8 +262,17 @@ def preview_template(*, template: MessageTemplate, params: dict[str, Any] | None
         if exc.param_path is not None:
             raise InvalidParams(
                 f"The template uses a param the params lack: {exc.message}",
-                details={"errors": [{"path": exc.param_path, "message": exc.message}]})
-        raise APIError(f"Template cannot be rendered: {exc.message}", code="invalid_template",
-                       details=exc.as_details())
-    return {"channel": content.channel, "subject": rendered["subject"], "body": rendered["body"],
-            "body_html": rendered["body_html"], "extra": rendered["extra"]}
+                details={"errors": [{"path": exc.param_path, "message": exc.message}]},
+            )
+        raise APIError(
+            f"Template cannot be rendered: {exc.message}",
+            code="invalid_template",
+            details=exc.as_details(),
+        )
+    return {
+        "channel": content.channel,
+        "subject": rendered["subject"],
+        "body": rendered["body"],
+        "body_html": rendered["body_html"],
+        "extra": rendered["extra"],
+    }

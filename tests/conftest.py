@@ -19,6 +19,7 @@ LOG_DIR = ROOT / "var" / "test-logs"
 
 # --- API -----------------------------------------------------------------------------
 
+
 def make_key(name: str = "test-service", scopes=("send", "manage")) -> str:
     from tasks_app.services import create_api_key
 
@@ -47,6 +48,7 @@ def anon(db) -> APIClient:
 
 # --- Redis ---------------------------------------------------------------------------
 
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with empty rate-limit / dedup / token state."""
@@ -58,6 +60,7 @@ def _clean_redis():
 
 
 # --- Servers -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def smtp_server_session():
@@ -82,6 +85,7 @@ def http_server():
 
 # --- Celery workers ------------------------------------------------------------------
 
+
 class Workers:
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
@@ -89,11 +93,13 @@ class Workers:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "TEST_DATABASE_URL": self.db_url,
-            "PYTHONPATH": str(ROOT),
-        })
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "TEST_DATABASE_URL": self.db_url,
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         return env
 
     def start(self, name: str, concurrency: int = 2) -> subprocess.Popen:
@@ -102,10 +108,29 @@ class Workers:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = open(LOG_DIR / f"worker-{name}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "msgcenter", "worker", "-n", f"{name}@%h",
-             "-Q", ",".join(ALL_QUEUES), "-c", str(concurrency), "-l", "info",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "msgcenter",
+                "worker",
+                "-n",
+                f"{name}@%h",
+                "-Q",
+                ",".join(ALL_QUEUES),
+                "-c",
+                str(concurrency),
+                "-l",
+                "info",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.procs[name] = proc
         self.wait_ready(name)

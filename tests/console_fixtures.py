@@ -13,4 +13,5 @@ def ensure_console_groups() -> None:
 
     if Group.objects.filter(name__in=["Operator", "Viewer"]).count() < 2:
         importlib.import_module("channels_app.migrations.0003_console_groups").create_groups(
-            apps, None)
+            apps, None
+        )

@@ -16,19 +16,32 @@ ORDER_SCHEMA = {
 }
 
 
-def published_template(code: str = "order_shipped", *, channels=("inapp", "email", "webhook"),
-                       category: str = "notification", schema: dict | None = None,
-                       **fields: Any):
+def published_template(
+    code: str = "order_shipped",
+    *,
+    channels=("inapp", "email", "webhook"),
+    category: str = "notification",
+    schema: dict | None = None,
+    **fields: Any,
+):
     contents = []
     for channel in channels:
-        content = {"channel": channel, "subject": "Order {{ order_no }} shipped",
-                   "body": "Hi {{ recipient.name }}, your order {{ order_no }} is on its way."}
+        content = {
+            "channel": channel,
+            "subject": "Order {{ order_no }} shipped",
+            "body": "Hi {{ recipient.name }}, your order {{ order_no }} is on its way.",
+        }
         if channel == "email":
             content["body_html"] = "<p>Your order <b>{{ order_no }}</b> is on its way.</p>"
         contents.append(content)
-    template = create_template(code=code, name=code.replace("_", " ").title(),
-                               category=category, params_schema=ORDER_SCHEMA if schema is None else schema,
-                               contents=contents, **fields)
+    template = create_template(
+        code=code,
+        name=code.replace("_", " ").title(),
+        category=category,
+        params_schema=ORDER_SCHEMA if schema is None else schema,
+        contents=contents,
+        **fields,
+    )
     publish_template(template=template, by="tests")
     template.refresh_from_db()
     return template
@@ -37,22 +50,39 @@ def published_template(code: str = "order_shipped", *, channels=("inapp", "email
 def recipients(n: int = 3, prefix: str = "u-", **fields: Any):
     out = []
     for i in range(1, n + 1):
-        r, _ = upsert_recipient(external_id=f"{prefix}{1000 + i}", name=f"User {i}",
-                                email=f"user{i}@example.com", phone=f"+86138000000{i:02d}",
-                                timezone="Asia/Shanghai", **fields)
+        r, _ = upsert_recipient(
+            external_id=f"{prefix}{1000 + i}",
+            name=f"User {i}",
+            email=f"user{i}@example.com",
+            phone=f"+86138000000{i:02d}",
+            timezone="Asia/Shanghai",
+            **fields,
+        )
         out.append(r)
     return out
 
 
 def smtp_account(server, **config: Any) -> ChannelAccount:
     return ChannelAccount.objects.create(
-        channel="email", provider="smtp", name="loopback smtp",
-        config={"host": server.host, "port": server.port, "from_email": "noreply@msgcenter.test",
-                **config})
+        channel="email",
+        provider="smtp",
+        name="loopback smtp",
+        config={
+            "host": server.host,
+            "port": server.port,
+            "from_email": "noreply@msgcenter.test",
+            **config,
+        },
+    )
 
 
-def webhook_account(server, secret: str = "s3cret", path: str = "/hook", **kw: Any
-                    ) -> ChannelAccount:
+def webhook_account(
+    server, secret: str = "s3cret", path: str = "/hook", **kw: Any
+) -> ChannelAccount:
     return ChannelAccount.objects.create(
-        channel="webhook", provider="webhook", name=kw.pop("name", "loopback webhook"),
-        config={"url": server.url + path, "secret": secret, "timeout": 2}, **kw)
+        channel="webhook",
+        provider="webhook",
+        name=kw.pop("name", "loopback webhook"),
+        config={"url": server.url + path, "secret": secret, "timeout": 2},
+        **kw,
+    )

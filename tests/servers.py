@@ -23,8 +23,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
-             message: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -36,6 +40,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 
 # --- SMTP ----------------------------------------------------------------------------
+
 
 @dataclass
 class ReceivedMail:
@@ -71,7 +76,9 @@ class _SMTPHandler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         msg = email.message_from_bytes(envelope.content)
         with self.server.lock:
-            self.server.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), msg))
+            self.server.messages.append(
+                ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), msg)
+            )
         return "250 Message accepted for delivery"
 
 
@@ -104,6 +111,7 @@ class SMTPServer:
 
 
 # --- HTTP ----------------------------------------------------------------------------
+
 
 @dataclass
 class RecordedRequest:
@@ -147,8 +155,13 @@ class HTTPServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                req = RecordedRequest(self.command, parts.path, parse_qs(parts.query),
-                                      {k: v for k, v in self.headers.items()}, body)
+                req = RecordedRequest(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {k: v for k, v in self.headers.items()},
+                    body,
+                )
                 with outer.lock:
                     outer.requests.append(req)
                     if outer.responder is not None:
@@ -159,8 +172,15 @@ class HTTPServer:
                         reply = outer.default
                 if reply is None:
                     reply = outer.responder(req)
-                payload = reply.body if isinstance(reply.body, bytes) else (
-                    reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode())
+                payload = (
+                    reply.body
+                    if isinstance(reply.body, bytes)
+                    else (
+                        reply.body.encode()
+                        if isinstance(reply.body, str)
+                        else json.dumps(reply.body).encode()
+                    )
+                )
                 self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", **reply.headers}
                 for k, v in headers.items():

@@ -37,11 +37,11 @@ from tasks_app.models import (
 from templates_app.models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
 
 SECRET = "s3cr3t-Value-never-shown"
-READ_ONLY = (TemplateVersion, TaskEvent, DeliveryRecord, Interaction, MessageTask,
-             ReadReminder)
+READ_ONLY = (TemplateVersion, TaskEvent, DeliveryRecord, Interaction, MessageTask, ReadReminder)
 
 
 # --- helpers ---------------------------------------------------------------------------
+
 
 class _FormParser(HTMLParser):
     """Collects what a browser would submit from the admin's change form."""
@@ -96,8 +96,9 @@ class _FormParser(HTMLParser):
         if self.textarea:
             # The admin renders a newline right after <textarea>; browsers drop it.
             current = self.data[self.textarea][0]
-            self.data[self.textarea] = [(current + data).lstrip("\n") if not current
-                                        else current + data]
+            self.data[self.textarea] = [
+                (current + data).lstrip("\n") if not current else current + data
+            ]
 
 
 def form_data(response) -> dict[str, list[str]]:
@@ -117,73 +118,147 @@ def flash(response) -> list[str]:
 
 # --- fixtures --------------------------------------------------------------------------
 
+
 @pytest.fixture
 def objs(db):
     """One row of every model, linked together as the pipeline would link them."""
     now = timezone.now()
     account = ChannelAccount.objects.create(
-        channel="webhook", provider="webhook", name="ops hook",
-        config={"url": "http://127.0.0.1:9/hook", "secret": SECRET})
+        channel="webhook",
+        provider="webhook",
+        name="ops hook",
+        config={"url": "http://127.0.0.1:9/hook", "secret": SECRET},
+    )
     # Published once (v1), then edited: the draft differs from the frozen version.
     template = MessageTemplate.objects.create(
-        code="order-shipped", name="Order shipped", status=TemplateStatus.PUBLISHED, version=1,
+        code="order-shipped",
+        name="Order shipped",
+        status=TemplateStatus.PUBLISHED,
+        version=1,
         params_schema={"type": "object", "properties": {"order": {"type": "string"}}},
-        sample_params={"order": "A1"})
-    TemplateContent.objects.create(template=template, channel="inapp",
-                                   subject="Shipped", body="Order {{ order }} shipped")
-    TemplateContent.objects.create(template=template, channel="email", subject="Order {{ order }}",
-                                   body="Your order {{ order }} shipped")
+        sample_params={"order": "A1"},
+    )
+    TemplateContent.objects.create(
+        template=template, channel="inapp", subject="Shipped", body="Order {{ order }} shipped"
+    )
+    TemplateContent.objects.create(
+        template=template,
+        channel="email",
+        subject="Order {{ order }}",
+        body="Your order {{ order }} shipped",
+    )
     version = TemplateVersion.objects.create(
-        template=template, version=1, category=template.category,
+        template=template,
+        version=1,
+        category=template.category,
         params_schema=template.params_schema,
-        contents=[c.as_snapshot() for c in template.contents.all()])
+        contents=[c.as_snapshot() for c in template.contents.all()],
+    )
     client = ApiClient.objects.create(name="shop", scopes=["send"])
     ApiKey.generate(client)
-    recipient = Recipient.objects.create(external_id="u-1001", name="Ann", email="ann@example.com",
-                                         timezone="Asia/Shanghai")
+    recipient = Recipient.objects.create(
+        external_id="u-1001", name="Ann", email="ann@example.com", timezone="Asia/Shanghai"
+    )
     Preference.objects.create(recipient=recipient, category="marketing", channel="sms")
-    quiet = QuietHours.objects.create(name="nights", start=dt.time(22), end=dt.time(8),
-                                      categories=["marketing"])
+    quiet = QuietHours.objects.create(
+        name="nights", start=dt.time(22), end=dt.time(8), categories=["marketing"]
+    )
     task = MessageTask.objects.create(
-        template=template, template_version=version, client=client, params={"order": "A1"},
-        channels=["inapp", "email"], recipient_count=1, delivery_count=3,
-        state=TaskState.PUSHING)
+        template=template,
+        template_version=version,
+        client=client,
+        params={"order": "A1"},
+        channels=["inapp", "email"],
+        recipient_count=1,
+        delivery_count=3,
+        state=TaskState.PUSHING,
+    )
     TaskEvent.objects.create(task=task, from_state="initialized", to_state="tasked", by="api")
-    TaskEvent.objects.create(task=task, from_state="tasked", to_state="pushing", by="pipeline",
-                             note="planned 3 deliveries")
+    TaskEvent.objects.create(
+        task=task,
+        from_state="tasked",
+        to_state="pushing",
+        by="pipeline",
+        note="planned 3 deliveries",
+    )
     sent = DeliveryRecord.objects.create(
-        task=task, recipient=recipient, channel="inapp", state=DeliveryState.SENT,
-        address="u-1001", provider_message_id="pm-42", sent_at=now, attempts=1)
+        task=task,
+        recipient=recipient,
+        channel="inapp",
+        state=DeliveryState.SENT,
+        address="u-1001",
+        provider_message_id="pm-42",
+        sent_at=now,
+        attempts=1,
+    )
     deferred = DeliveryRecord.objects.create(
-        task=task, recipient=recipient, channel="email", state=DeliveryState.DEFERRED,
-        address="ann@example.com", not_before=now + dt.timedelta(hours=3))
+        task=task,
+        recipient=recipient,
+        channel="email",
+        state=DeliveryState.DEFERRED,
+        address="ann@example.com",
+        not_before=now + dt.timedelta(hours=3),
+    )
     failed = DeliveryRecord.objects.create(
-        task=task, recipient=None, channel="webhook", account=account, kind=DeliveryKind.PRIMARY,
-        state=DeliveryState.FAILED, error="HTTP 404 from webhook", attempts=2)
+        task=task,
+        recipient=None,
+        channel="webhook",
+        account=account,
+        kind=DeliveryKind.PRIMARY,
+        state=DeliveryState.FAILED,
+        error="HTTP 404 from webhook",
+        attempts=2,
+    )
     interaction = Interaction.objects.create(delivery=sent, kind=InteractionKind.READ)
-    recurring = RecurringSend.objects.create(name="weekly digest", template=template,
-                                             audience={"tag": "vip"}, minute="0", hour="9")
-    reminder = ReadReminder.objects.create(delivery=sent, channel="email",
-                                           due_at=now + dt.timedelta(hours=1))
+    recurring = RecurringSend.objects.create(
+        name="weekly digest", template=template, audience={"tag": "vip"}, minute="0", hour="9"
+    )
+    reminder = ReadReminder.objects.create(
+        delivery=sent, channel="email", due_at=now + dt.timedelta(hours=1)
+    )
     return {
-        ChannelAccount: account, MessageTemplate: template, TemplateVersion: version,
-        ApiClient: client, Recipient: recipient, QuietHours: quiet, MessageTask: task,
-        TaskEvent: task.events.first(), DeliveryRecord: sent, Interaction: interaction,
-        RecurringSend: recurring, "deferred": deferred, "failed": failed,
+        ChannelAccount: account,
+        MessageTemplate: template,
+        TemplateVersion: version,
+        ApiClient: client,
+        Recipient: recipient,
+        QuietHours: quiet,
+        MessageTask: task,
+        TaskEvent: task.events.first(),
+        DeliveryRecord: sent,
+        Interaction: interaction,
+        RecurringSend: recurring,
+        "deferred": deferred,
+        "failed": failed,
         ReadReminder: reminder,
     }
 
 
-OUR_MODELS = [m for m in admin.site._registry if m._meta.app_label in
-              ("templates_app", "tasks_app", "channels_app")]
+OUR_MODELS = [
+    m
+    for m in admin.site._registry
+    if m._meta.app_label in ("templates_app", "tasks_app", "channels_app")
+]
 
 
 # --- every page answers ----------------------------------------------------------------
 
+
 def test_every_model_of_the_three_apps_is_registered():
-    expected = {MessageTemplate, TemplateVersion, Recipient, QuietHours, MessageTask, TaskEvent,
-                RecurringSend, ApiClient, ChannelAccount, DeliveryRecord, Interaction,
-                ReadReminder}
+    expected = {
+        MessageTemplate,
+        TemplateVersion,
+        Recipient,
+        QuietHours,
+        MessageTask,
+        TaskEvent,
+        RecurringSend,
+        ApiClient,
+        ChannelAccount,
+        DeliveryRecord,
+        Interaction,
+        ReadReminder,
+    }
     assert expected <= set(OUR_MODELS)
     # The rest are edited inline on their parent's page.
     assert set(OUR_MODELS) - expected == set()
@@ -209,8 +284,11 @@ def test_index_and_sidebar(admin_client, objs):
     assert url(DeliveryRecord, "changelist") in response.content.decode()
 
 
-@pytest.mark.parametrize("model", [TemplateVersion, TaskEvent, DeliveryRecord, Interaction,
-                                   MessageTask], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "model",
+    [TemplateVersion, TaskEvent, DeliveryRecord, Interaction, MessageTask],
+    ids=lambda m: m.__name__,
+)
 def test_read_only_models_refuse_add_change_and_delete(admin_client, objs, model):
     obj = objs[model]
     assert admin_client.post(url(model, "add"), {}).status_code == 403
@@ -222,6 +300,7 @@ def test_read_only_models_refuse_add_change_and_delete(admin_client, objs, model
 
 
 # --- templates -------------------------------------------------------------------------
+
 
 def test_template_page_has_a_tab_per_channel_and_the_versions(admin_client, objs):
     template = objs[MessageTemplate]
@@ -249,11 +328,15 @@ def test_editing_a_content_and_adding_a_channel_through_the_form(admin_client, o
     template = objs[MessageTemplate]
     change = url(MessageTemplate, "change", template.pk)
     data = form_data(admin_client.get(change))
-    email_prefix = next(k[:-len("-channel")] for k, v in data.items()
-                        if k.endswith("-0-channel") and v == ["email"])
+    email_prefix = next(
+        k[: -len("-channel")]
+        for k, v in data.items()
+        if k.endswith("-0-channel") and v == ["email"]
+    )
     data[f"{email_prefix}-body"] = ["Order {{ order }} is on its way"]
-    new_prefix = next(k[:-len("-0-channel")] for k, v in data.items()
-                      if k.endswith("-0-channel") and v == [""])
+    new_prefix = next(
+        k[: -len("-0-channel")] for k, v in data.items() if k.endswith("-0-channel") and v == [""]
+    )
     data[f"{new_prefix}-0-channel"] = ["sms"]
     data[f"{new_prefix}-0-body"] = ["Order {{ order }} shipped"]
     data["_continue"] = ["1"]
@@ -271,8 +354,9 @@ def test_adding_a_channel_that_exists_is_a_form_error(admin_client, objs):
     template = objs[MessageTemplate]
     change = url(MessageTemplate, "change", template.pk)
     data = form_data(admin_client.get(change))
-    new_prefix = next(k[:-len("-0-channel")] for k, v in data.items()
-                      if k.endswith("-0-channel") and v == [""])
+    new_prefix = next(
+        k[: -len("-0-channel")] for k, v in data.items() if k.endswith("-0-channel") and v == [""]
+    )
     data[f"{new_prefix}-0-channel"] = ["email"]
     data[f"{new_prefix}-0-body"] = ["duplicate"]
     response = admin_client.post(change, data)
@@ -297,8 +381,15 @@ def test_bad_params_schema_is_a_form_error(admin_client, objs):
 def test_add_template_with_a_content(admin_client, db):
     add = url(MessageTemplate, "add")
     data = form_data(admin_client.get(add))
-    data.update({"code": ["welcome"], "name": ["Welcome"], "category": ["notification"],
-                 "contents-0-channel": ["inapp"], "contents-0-body": ["Hello {{ name }}"]})
+    data.update(
+        {
+            "code": ["welcome"],
+            "name": ["Welcome"],
+            "category": ["notification"],
+            "contents-0-channel": ["inapp"],
+            "contents-0-body": ["Hello {{ name }}"],
+        }
+    )
     response = admin_client.post(add, data)
     assert response.status_code == 302
     template = MessageTemplate.objects.get(code="welcome")
@@ -340,11 +431,11 @@ def test_publish_button_freezes_a_version(admin_client, objs):
 def test_publish_refuses_a_template_that_does_not_compile(admin_client, objs):
     template = objs[MessageTemplate]
     template.contents.filter(channel="email").update(body="{% if %}")
-    response = admin_client.post(url(MessageTemplate, "publish_action", template.pk),
-                                 {"_form_submitted": "1"}, follow=True)
+    response = admin_client.post(
+        url(MessageTemplate, "publish_action", template.pk), {"_form_submitted": "1"}, follow=True
+    )
     assert response.status_code == 200
-    assert any("does not compile" in m for m in
-               [str(m) for m in response.context["messages"]])
+    assert any("does not compile" in m for m in [str(m) for m in response.context["messages"]])
     template.refresh_from_db()
     assert (template.status, template.version) == (TemplateStatus.PUBLISHED, 1)
     assert template.versions.count() == 1
@@ -353,8 +444,7 @@ def test_publish_refuses_a_template_that_does_not_compile(admin_client, objs):
 def test_archive_freezes_the_template_and_restore_brings_it_back(admin_client, objs):
     template = objs[MessageTemplate]
     change = url(MessageTemplate, "change", template.pk)
-    admin_client.post(url(MessageTemplate, "archive_action", template.pk),
-                      {"_form_submitted": "1"})
+    admin_client.post(url(MessageTemplate, "archive_action", template.pk), {"_form_submitted": "1"})
     template.refresh_from_db()
     assert template.status == TemplateStatus.ARCHIVED
     page = admin_client.get(change).content.decode()
@@ -362,16 +452,16 @@ def test_archive_freezes_the_template_and_restore_brings_it_back(admin_client, o
     assert url(MessageTemplate, "publish_action", template.pk) not in page
     assert admin_client.post(change, form_data(admin_client.get(change))).status_code == 403
 
-    admin_client.post(url(MessageTemplate, "restore_action", template.pk),
-                      {"_form_submitted": "1"})
+    admin_client.post(url(MessageTemplate, "restore_action", template.pk), {"_form_submitted": "1"})
     template.refresh_from_db()
     assert template.status == TemplateStatus.DRAFT
 
 
 def test_a_transition_the_state_does_not_allow_is_reported(admin_client, objs):
     template = objs[MessageTemplate]
-    response = admin_client.post(url(MessageTemplate, "restore_action", template.pk),
-                                 {"_form_submitted": "1"})
+    response = admin_client.post(
+        url(MessageTemplate, "restore_action", template.pk), {"_form_submitted": "1"}
+    )
     assert response.status_code == 302
     assert any("cannot be restored" in m for m in flash(response))
     template.refresh_from_db()
@@ -379,6 +469,7 @@ def test_a_transition_the_state_does_not_allow_is_reported(admin_client, objs):
 
 
 # --- tasks -----------------------------------------------------------------------------
+
 
 def test_task_page_shows_timeline_deliveries_and_counts(admin_client, objs):
     task = objs[MessageTask]
@@ -397,18 +488,23 @@ def test_task_page_shows_timeline_deliveries_and_counts(admin_client, objs):
 def test_task_deliveries_inline_is_paginated(admin_client, objs):
     task = objs[MessageTask]
     DeliveryRecord.objects.bulk_create(
-        DeliveryRecord(task=task, channel="inapp", address=f"x{i}") for i in range(30))
+        DeliveryRecord(task=task, channel="inapp", address=f"x{i}") for i in range(30)
+    )
     first = admin_client.get(url(MessageTask, "change", task.pk)).content.decode()
     assert first.count(f'href="{url(DeliveryRecord, "changelist")}') >= 1
-    shown = [d.pk for d in DeliveryRecord.objects.filter(task=task)
-             if url(DeliveryRecord, "change", d.pk) + '"' in first]
+    shown = [
+        d.pk
+        for d in DeliveryRecord.objects.filter(task=task)
+        if url(DeliveryRecord, "change", d.pk) + '"' in first
+    ]
     assert len(shown) == 20
 
 
 def test_cancel_button_cancels_through_the_service(admin_client, objs):
     task = objs[MessageTask]
-    response = admin_client.post(url(MessageTask, "cancel_action", task.pk),
-                                 {"_form_submitted": "1"})
+    response = admin_client.post(
+        url(MessageTask, "cancel_action", task.pk), {"_form_submitted": "1"}
+    )
     assert response.status_code == 302
     task.refresh_from_db()
     assert task.state == TaskState.CANCELLED
@@ -419,8 +515,9 @@ def test_cancel_button_cancels_through_the_service(admin_client, objs):
     # Terminal now: no button, and a second cancel is refused with a message.
     page = admin_client.get(url(MessageTask, "change", task.pk)).content.decode()
     assert url(MessageTask, "cancel_action", task.pk) not in page
-    response = admin_client.post(url(MessageTask, "cancel_action", task.pk),
-                                 {"_form_submitted": "1"})
+    response = admin_client.post(
+        url(MessageTask, "cancel_action", task.pk), {"_form_submitted": "1"}
+    )
     assert any("cannot be cancelled" in m for m in flash(response))
 
 
@@ -437,11 +534,16 @@ def test_task_search_by_id_and_template_code(admin_client, objs):
 
 # --- deliveries ------------------------------------------------------------------------
 
+
 def _listed(admin_client, objs, **params) -> set[int]:
     page = admin_client.get(url(DeliveryRecord, "changelist"), params).content.decode()
     candidates = (objs[DeliveryRecord], objs["deferred"], objs["failed"])
-    return {d.pk for d in candidates if url(DeliveryRecord, "change", d.pk) + "?" in page
-            or url(DeliveryRecord, "change", d.pk) + '"' in page}
+    return {
+        d.pk
+        for d in candidates
+        if url(DeliveryRecord, "change", d.pk) + "?" in page
+        or url(DeliveryRecord, "change", d.pk) + '"' in page
+    }
 
 
 def test_delivery_search_and_filters(admin_client, objs):
@@ -454,27 +556,33 @@ def test_delivery_search_and_filters(admin_client, objs):
     assert _listed(admin_client, objs, q="nobody") == set()
     assert _listed(admin_client, objs, state__exact="deferred") == {deferred.pk}
     assert _listed(admin_client, objs, channel="webhook") == {failed.pk}
-    assert _listed(admin_client, objs, kind__exact="primary") == {sent.pk, deferred.pk,
-                                                                   failed.pk}
+    assert _listed(admin_client, objs, kind__exact="primary") == {sent.pk, deferred.pk, failed.pk}
     assert _listed(admin_client, objs, recipient__id__exact=objs[Recipient].pk) == {
-        sent.pk, deferred.pk}
+        sent.pk,
+        deferred.pk,
+    }
 
 
-@pytest.mark.parametrize("model", [DeliveryRecord, Interaction, TaskEvent, MessageTask],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "model", [DeliveryRecord, Interaction, TaskEvent, MessageTask], ids=lambda m: m.__name__
+)
 def test_big_lists_never_count_and_cost_the_same_for_more_rows(admin_client, objs, model):
     task = objs[MessageTask]
 
     def grow():
         deliveries = DeliveryRecord.objects.bulk_create(
-            DeliveryRecord(task=task, recipient=objs[Recipient], channel="inapp")
-            for _ in range(15))
+            DeliveryRecord(task=task, recipient=objs[Recipient], channel="inapp") for _ in range(15)
+        )
         Interaction.objects.bulk_create(
-            Interaction(delivery=d, kind=InteractionKind.CLICKED) for d in deliveries)
+            Interaction(delivery=d, kind=InteractionKind.CLICKED) for d in deliveries
+        )
         for _ in range(15):
             extra = MessageTask.objects.create(
-                template=task.template, template_version=task.template_version,
-                client=task.client, channels=["inapp"])
+                template=task.template,
+                template_version=task.template_version,
+                client=task.client,
+                channels=["inapp"],
+            )
             TaskEvent.objects.create(task=extra, from_state="initialized", to_state="tasked")
 
     def queries() -> list[str]:
@@ -508,10 +616,14 @@ def test_recipient_page_links_to_its_deliveries(admin_client, objs):
 
 # --- channel accounts ------------------------------------------------------------------
 
+
 def test_channel_account_pages_never_show_the_secret(admin_client, objs):
     account = objs[ChannelAccount]
-    for page_url in (url(ChannelAccount, "changelist"), url(ChannelAccount, "change", account.pk),
-                     url(ChannelAccount, "history", account.pk)):
+    for page_url in (
+        url(ChannelAccount, "changelist"),
+        url(ChannelAccount, "change", account.pk),
+        url(ChannelAccount, "history", account.pk),
+    ):
         page = admin_client.get(page_url).content.decode()
         assert SECRET not in page
     page = admin_client.get(url(ChannelAccount, "change", account.pk)).content.decode()
@@ -539,8 +651,15 @@ def test_masked_secret_sent_back_keeps_the_stored_one(admin_client, objs):
 def test_channel_account_form_validates_provider_and_config(admin_client, objs):
     add = url(ChannelAccount, "add")
     data = form_data(admin_client.get(add))
-    data.update({"name": ["hook"], "channel": ["email"], "provider": ["webhook"],
-                 "config": ['{"url": "http://127.0.0.1:9/x"}'], "weight": ["1"]})
+    data.update(
+        {
+            "name": ["hook"],
+            "channel": ["email"],
+            "provider": ["webhook"],
+            "config": ['{"url": "http://127.0.0.1:9/x"}'],
+            "weight": ["1"],
+        }
+    )
     response = admin_client.post(add, data)
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
@@ -554,20 +673,29 @@ def test_channel_account_form_validates_provider_and_config(admin_client, objs):
 def test_changelist_shows_circuit_status(admin_client, objs):
     account = objs[ChannelAccount]
     ChannelAccount.objects.filter(pk=account.pk).update(
-        consecutive_failures=5, paused_until=timezone.now() + dt.timedelta(minutes=5))
+        consecutive_failures=5, paused_until=timezone.now() + dt.timedelta(minutes=5)
+    )
     page = admin_client.get(url(ChannelAccount, "changelist")).content.decode()
     assert "paused until" in page
 
 
 def test_test_connection_action_reports_success_and_failure(admin_client, objs, smtp_server):
     good = ChannelAccount.objects.create(
-        channel="email", provider="smtp", name="local smtp",
-        config={"host": smtp_server.host, "port": smtp_server.port, "password": SECRET})
+        channel="email",
+        provider="smtp",
+        name="local smtp",
+        config={"host": smtp_server.host, "port": smtp_server.port, "password": SECRET},
+    )
     closed = ChannelAccount.objects.create(
-        channel="email", provider="smtp", name="dead smtp",
-        config={"host": "127.0.0.1", "port": 9, "timeout": 2, "password": SECRET})
-    response = admin_client.post(url(ChannelAccount, "changelist"), {
-        "action": "test_connection", "_selected_action": [good.pk, closed.pk]})
+        channel="email",
+        provider="smtp",
+        name="dead smtp",
+        config={"host": "127.0.0.1", "port": 9, "timeout": 2, "password": SECRET},
+    )
+    response = admin_client.post(
+        url(ChannelAccount, "changelist"),
+        {"action": "test_connection", "_selected_action": [good.pk, closed.pk]},
+    )
     assert response.status_code == 302
     notes = flash(response)
     assert any(m.startswith("local smtp") and "connected to" in m for m in notes)
@@ -581,15 +709,18 @@ def test_test_connection_action_reports_success_and_failure(admin_client, objs, 
 
 # --- API clients -----------------------------------------------------------------------
 
+
 def test_create_key_button_shows_the_raw_key_once(admin_client, objs):
     client = objs[ApiClient]
     before = set(client.keys.values_list("pk", flat=True))
-    response = admin_client.post(url(ApiClient, "create_key_action", client.pk),
-                                 {"_form_submitted": "1"}, follow=True)
+    response = admin_client.post(
+        url(ApiClient, "create_key_action", client.pk), {"_form_submitted": "1"}, follow=True
+    )
     assert response.status_code == 200
     new = client.keys.exclude(pk__in=before).get()
-    raw = next(w for m in response.context["messages"] for w in str(m).split()
-               if w.startswith("mc_"))
+    raw = next(
+        w for m in response.context["messages"] for w in str(m).split() if w.startswith("mc_")
+    )
     assert ApiKey.hash(raw) == new.key_hash
     assert raw in response.content.decode()
     # Only the hash is kept: the next page view no longer shows it.
@@ -609,11 +740,19 @@ def test_api_client_scopes_are_checkboxes(admin_client, db):
 
 # --- quiet hours and recurring sends ---------------------------------------------------
 
+
 def test_quiet_hours_and_recurring_forms_validate(admin_client, objs):
     add = url(QuietHours, "add")
     data = form_data(admin_client.get(add))
-    data.update({"name": ["late"], "start": ["23:00"], "end": ["07:00"],
-                 "timezone": ["Mars/Olympus"], "categories": ["marketing"]})
+    data.update(
+        {
+            "name": ["late"],
+            "start": ["23:00"],
+            "end": ["07:00"],
+            "timezone": ["Mars/Olympus"],
+            "categories": ["marketing"],
+        }
+    )
     response = admin_client.post(add, data)
     assert response.status_code == 200
     assert "timezone" in response.context["adminform"].form.errors

@@ -58,8 +58,7 @@ def test_no_key_is_unauthorized(anon, method, url):
 
 @pytest.mark.parametrize("method,url", MANAGE + SEND)
 def test_a_wrong_key_is_unauthorized(db, method, url):
-    assert_error(call(with_header("Bearer mc_0000_not-a-key"), method, url), 401,
-                 "unauthorized")
+    assert_error(call(with_header("Bearer mc_0000_not-a-key"), method, url), 401, "unauthorized")
 
 
 @pytest.mark.parametrize("header", ["Token abc", "Bearer", "Bearer a b", "bearer x", "Basic Zm9v"])
@@ -91,8 +90,9 @@ def test_a_manage_key_cannot_send(db, method, url):
     assert "send" in error["message"]
 
 
-@pytest.mark.parametrize("url", ["/api/v1/templates", "/api/v1/quiet-hours",
-                                 "/api/v1/channel-accounts"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/templates", "/api/v1/quiet-hours", "/api/v1/channel-accounts"]
+)
 def test_malformed_json_is_invalid_request(api, url):
     response = api.generic("POST", url, '{"name": "x",', content_type="application/json")
     error = assert_error(response, 400, "invalid_request")
@@ -101,14 +101,17 @@ def test_malformed_json_is_invalid_request(api, url):
 
 def test_malformed_json_on_put_and_patch(api):
     policy = QuietHours.objects.create(name="n", start=time(22), end=time(8))
-    for method, url in (("PUT", "/api/v1/recipients/u-1"),
-                        ("PATCH", f"/api/v1/quiet-hours/{policy.pk}")):
+    for method, url in (
+        ("PUT", "/api/v1/recipients/u-1"),
+        ("PATCH", f"/api/v1/quiet-hours/{policy.pk}"),
+    ):
         response = api.generic(method, url, "{oops", content_type="application/json")
         assert_error(response, 400, "invalid_request")
 
 
-@pytest.mark.parametrize("url", ["/api/v1/templates", "/api/v1/quiet-hours",
-                                 "/api/v1/channel-accounts"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/templates", "/api/v1/quiet-hours", "/api/v1/channel-accounts"]
+)
 @pytest.mark.parametrize("body", [[], "text", 42, None])
 def test_a_body_that_is_not_an_object_is_invalid_request(api, url, body):
     assert_error(api.post(url, body, format="json"), 400, "invalid_request")
@@ -125,8 +128,10 @@ def test_wrong_method_is_method_not_allowed(api):
     assert_error(api.get("/api/v1/templates/t/publish"), 405, "method_not_allowed")
 
 
-@pytest.mark.parametrize("url", ["/api/v1/nothing", "/api/v2/templates",
-                                 "/api/v1/templates/t/unknown", "/api/v1/templates/"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/nothing", "/api/v2/templates", "/api/v1/templates/t/unknown", "/api/v1/templates/"],
+)
 def test_unknown_api_urls_answer_json_not_found(anon, url):
     assert_error(anon.get(url), 404, "not_found")
 

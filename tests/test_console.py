@@ -51,7 +51,8 @@ def run_in_process(task: MessageTask) -> None:
     plan_deliveries(task)
     by_channel: dict[str, list[int]] = {}
     for pk, channel in DeliveryRecord.objects.filter(
-            task=task, state=DeliveryState.QUEUED).values_list("id", "channel"):
+        task=task, state=DeliveryState.QUEUED
+    ).values_list("id", "channel"):
         by_channel.setdefault(channel, []).append(pk)
     for channel, ids in by_channel.items():
         send_chunk(channel, ids)
@@ -64,13 +65,18 @@ def webhook_task(http_server, status: int = 400) -> MessageTask:
     factories.recipients(2)
     factories.webhook_account(http_server)
     http_server.default = Reply(status=status, body={"error": "no such hook"})
-    task, _ = send_message(client=None, template="order_shipped",
-                           recipients=["u-1001", "u-1002"], params={"order_no": "A1"})
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["u-1001", "u-1002"],
+        params={"order_no": "A1"},
+    )
     run_in_process(task)
     return task
 
 
 # --- retry failed deliveries -------------------------------------------------------------
+
 
 def test_retry_of_a_failed_task_runs_as_a_new_task_linked_to_the_failures(http_server):
     task = webhook_task(http_server, status=400)
@@ -104,13 +110,15 @@ def test_retry_of_a_failed_task_runs_as_a_new_task_linked_to_the_failures(http_s
 def test_retry_while_pushing_adds_deliveries_to_the_same_task(db):
     factories.published_template(channels=("email",))
     (ann, _bob) = factories.recipients(2)
-    task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                           params={"order_no": "A1"})
+    task, _ = send_message(
+        client=None, template="order_shipped", recipients=["u-1001"], params={"order_no": "A1"}
+    )
     task.start()
     task.save()
     failed = DeliveryRecord.objects.get(task=task)
-    DeliveryRecord.objects.filter(pk=failed.pk).update(state=DeliveryState.FAILED,
-                                                       error="550 mailbox unavailable")
+    DeliveryRecord.objects.filter(pk=failed.pk).update(
+        state=DeliveryState.FAILED, error="550 mailbox unavailable"
+    )
     # The address was fixed meanwhile: the retry goes to the new one.
     Recipient.objects.filter(pk=ann.pk).update(email="ann.new@example.com")
     result = retry_failed(task=task, by="ops")
@@ -124,8 +132,9 @@ def test_retry_while_pushing_adds_deliveries_to_the_same_task(db):
 def test_retry_is_refused_for_a_cancelled_task(db):
     factories.published_template(channels=("inapp",))
     factories.recipients(1)
-    task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                           params={"order_no": "A1"})
+    task, _ = send_message(
+        client=None, template="order_shipped", recipients=["u-1001"], params={"order_no": "A1"}
+    )
     from tasks_app.services import cancel_task
 
     cancel_task(task=task)
@@ -136,6 +145,7 @@ def test_retry_is_refused_for_a_cancelled_task(db):
 
 # --- release deferred now ------------------------------------------------------------------
 
+
 def _quiet_now(zone: str = "Asia/Shanghai") -> QuietHours:
     """A window around now on the clock of `zone` (the factories' recipients live in
     Asia/Shanghai; a recipient without a zone uses the policy's)."""
@@ -143,17 +153,25 @@ def _quiet_now(zone: str = "Asia/Shanghai") -> QuietHours:
 
     now = timezone.now().astimezone(ZoneInfo(zone))
     return QuietHours.objects.create(
-        name="now", start=(now - dt.timedelta(hours=1)).time().replace(microsecond=0),
-        end=(now + dt.timedelta(hours=2)).time().replace(microsecond=0), timezone=zone,
-        categories=["marketing"], action="defer")
+        name="now",
+        start=(now - dt.timedelta(hours=1)).time().replace(microsecond=0),
+        end=(now + dt.timedelta(hours=2)).time().replace(microsecond=0),
+        timezone=zone,
+        categories=["marketing"],
+        action="defer",
+    )
 
 
 def test_release_deferred_now_sends_what_quiet_hours_held_back(db):
     factories.published_template(channels=("inapp",), category="marketing")
     factories.recipients(2)
     _quiet_now()
-    task, _ = send_message(client=None, template="order_shipped",
-                           recipients=["u-1001", "u-1002"], params={"order_no": "A1"})
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["u-1001", "u-1002"],
+        params={"order_no": "A1"},
+    )
     run_in_process(task)
     assert set(task.deliveries.values_list("state", flat=True)) == {DeliveryState.DEFERRED}
 
@@ -171,9 +189,13 @@ def test_release_deferred_now_sends_what_quiet_hours_held_back(db):
 def test_release_starts_a_scheduled_task_now(db):
     factories.published_template(channels=("inapp",))
     factories.recipients(1)
-    task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                           params={"order_no": "A1"},
-                           send_at=timezone.now() + dt.timedelta(days=1))
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["u-1001"],
+        params={"order_no": "A1"},
+        send_at=timezone.now() + dt.timedelta(days=1),
+    )
     assert task.state == TaskState.SCHEDULED
     assert release_deferred_now(task=task, by="ops")["task_released"]
     task.refresh_from_db()
@@ -190,19 +212,22 @@ def test_task_buttons_show_only_when_they_can_act(admin_client, http_server):
     assert 'data-current="1"' in page and 'data-edge="pushing-failed" data-taken="1"' in page
 
     http_server.default = Reply(status=200)
-    response = admin_client.post(url(MessageTask, "retry_action", task.pk),
-                                 {"_form_submitted": "1"})
+    response = admin_client.post(
+        url(MessageTask, "retry_action", task.pk), {"_form_submitted": "1"}
+    )
     retry = MessageTask.objects.exclude(pk=task.pk).get()
     assert response["Location"] == url(MessageTask, "change", retry.pk)
     assert any("retried in this new task" in m for m in flash(response))
     page = admin_client.get(url(MessageTask, "change", task.pk)).content.decode()
     assert url(MessageTask, "retry_action", task.pk) not in page
-    response = admin_client.post(url(MessageTask, "retry_action", task.pk),
-                                 {"_form_submitted": "1"})
+    response = admin_client.post(
+        url(MessageTask, "retry_action", task.pk), {"_form_submitted": "1"}
+    )
     assert any("No failed delivery" in m for m in flash(response))
 
 
 # --- send a test to me ---------------------------------------------------------------------
+
 
 def test_send_a_test_to_me_goes_to_the_staff_inbox_and_email(admin_client, smtp_server):
     template = factories.published_template(channels=("inapp", "email", "webhook"))
@@ -210,8 +235,9 @@ def test_send_a_test_to_me_goes_to_the_staff_inbox_and_email(admin_client, smtp_
     template.save()
     User.objects.filter(username="admin").update(email="admin@example.com", first_name="Ada")
     factories.smtp_account(smtp_server)
-    response = admin_client.post(url(MessageTemplate, "send_test_action", template.pk),
-                                 {"_form_submitted": "1"})
+    response = admin_client.post(
+        url(MessageTemplate, "send_test_action", template.pk), {"_form_submitted": "1"}
+    )
     task = MessageTask.objects.get()
     assert response["Location"] == url(MessageTask, "change", task.pk)
     assert sorted(task.channels) == ["email", "inapp"] and task.created_by == "admin"
@@ -237,14 +263,17 @@ def test_send_test_needs_a_published_template(admin_client):
 
 # --- live preview, versions, usage ----------------------------------------------------------
 
+
 def test_live_preview_renders_the_unsaved_form_and_reports_problems_inline(admin_client):
-    template = factories.published_template(channels=("inapp", "email"),
-                                            sample_params={"order_no": "S1"})
+    template = factories.published_template(
+        channels=("inapp", "email"), sample_params={"order_no": "S1"}
+    )
     change = url(MessageTemplate, "change", template.pk)
     preview = reverse("admin:templates_app_messagetemplate_live_preview")
     data = form_data(admin_client.get(change))
-    inapp = next(k[:-len("-channel")] for k, v in data.items()
-                 if k.endswith("-channel") and v == ["inapp"])
+    inapp = next(
+        k[: -len("-channel")] for k, v in data.items() if k.endswith("-channel") and v == ["inapp"]
+    )
     data[f"{inapp}-body"] = ["Typed: {{ order_no }} for {{ recipient.name }}"]
     data["sample_params"] = ['{"order_no": "Z9"}']
     page = admin_client.post(preview, data).content.decode()
@@ -271,9 +300,16 @@ def test_live_preview_renders_the_unsaved_form_and_reports_problems_inline(admin
 
 def test_version_page_shows_the_diff_to_the_previous_version(admin_client):
     template = factories.published_template(channels=("inapp",))
-    update_template(template=template, contents=[
-        {"channel": "inapp", "subject": "Order {{ order_no }} shipped",
-         "body": "Order {{ order_no }} left the warehouse."}])
+    update_template(
+        template=template,
+        contents=[
+            {
+                "channel": "inapp",
+                "subject": "Order {{ order_no }} shipped",
+                "body": "Order {{ order_no }} left the warehouse.",
+            }
+        ],
+    )
     page = admin_client.get(url(MessageTemplate, "change", template.pk)).content.decode()
     assert "data-diff" in page and "left the warehouse" in page
     publish_template(template=template, by="ops")
@@ -290,10 +326,12 @@ def test_template_usage_counts(admin_client):
     template = factories.published_template(channels=("inapp",))
     factories.recipients(1)
     for _ in range(3):
-        send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                     params={"order_no": "A1"})
+        send_message(
+            client=None, template="order_shipped", recipients=["u-1001"], params={"order_no": "A1"}
+        )
     MessageTask.objects.filter(pk=MessageTask.objects.first().pk).update(
-        created_at=timezone.now() - dt.timedelta(days=3))
+        created_at=timezone.now() - dt.timedelta(days=3)
+    )
     rollup.refresh()
     response = admin_client.get(url(MessageTemplate, "changelist"))
     assert "Deliveries (30 days)" in response.content.decode()
@@ -304,15 +342,18 @@ def test_template_usage_counts(admin_client):
 
 # --- trace ---------------------------------------------------------------------------------
 
+
 def test_recipient_page_traces_everything_sent_and_the_interactions(admin_client, http_server):
     task = webhook_task(http_server, status=400)
     factories.published_template("promo", channels=("inapp",))
-    t2, _ = send_message(client=None, template="promo", recipients=["u-1001"],
-                         params={"order_no": "P1"})
+    t2, _ = send_message(
+        client=None, template="promo", recipients=["u-1001"], params={"order_no": "P1"}
+    )
     run_in_process(t2)
     inapp = DeliveryRecord.objects.get(task=t2)
-    Interaction.objects.create(delivery=inapp, kind=InteractionKind.CLICKED,
-                               url="https://shop.example/p1")
+    Interaction.objects.create(
+        delivery=inapp, kind=InteractionKind.CLICKED, url="https://shop.example/p1"
+    )
     recipient = Recipient.objects.get(external_id="u-1001")
     page = admin_client.get(url(Recipient, "change", recipient.pk)).content.decode()
     assert url(DeliveryRecord, "change", inapp.pk) in page
@@ -328,8 +369,9 @@ def test_failed_delivery_shows_every_attempt_with_its_error(admin_client, http_s
     factories.webhook_account(http_server)
     http_server.queue(Reply(status=503, body="busy"))
     http_server.default = Reply(status=404, body="gone")
-    task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                           params={"order_no": "A1"})
+    task, _ = send_message(
+        client=None, template="order_shipped", recipients=["u-1001"], params={"order_no": "A1"}
+    )
     run_in_process(task)
     d = DeliveryRecord.objects.get(task=task)
     if d.state == DeliveryState.QUEUED:  # the 503 was transient: the retry gets the 404
@@ -345,8 +387,9 @@ def test_failed_delivery_shows_every_attempt_with_its_error(admin_client, http_s
 def test_channel_account_shows_its_rate_limiter(admin_client):
     from channels_app.ratelimit import take
 
-    account = ChannelAccount.objects.create(channel="sms", provider="console", name="limited",
-                                            rate_limit_per_sec=5)
+    account = ChannelAccount.objects.create(
+        channel="sms", provider="console", name="limited", rate_limit_per_sec=5
+    )
     take(account.pk, 5, 5)
     page = admin_client.get(url(ChannelAccount, "change", account.pk)).content.decode()
     assert "5.0/s;" in page and "tokens available now" in page
@@ -355,10 +398,10 @@ def test_channel_account_shows_its_rate_limiter(admin_client):
 
 # --- dashboard -----------------------------------------------------------------------------
 
+
 def seed_dashboard(n_tasks: int = 3, suffix: str = "") -> dict:
     """Deliveries in every state on two channels, with interactions, built with the ORM."""
-    template = factories.published_template(f"order_shipped{suffix}",
-                                            channels=("inapp", "email"))
+    template = factories.published_template(f"order_shipped{suffix}", channels=("inapp", "email"))
     other = factories.published_template(f"promo{suffix}", channels=("inapp",))
     (ann,) = factories.recipients(1, prefix=f"u{suffix}-")
     now = timezone.now()
@@ -366,32 +409,74 @@ def seed_dashboard(n_tasks: int = 3, suffix: str = "") -> dict:
     for i in range(n_tasks):
         for tpl in (template, other):
             task = MessageTask.objects.create(
-                template=tpl, template_version=tpl.versions.get(), channels=["inapp"],
-                state=TaskState.COMPLETED, created_at=now - dt.timedelta(minutes=30 + i))
+                template=tpl,
+                template_version=tpl.versions.get(),
+                channels=["inapp"],
+                state=TaskState.COMPLETED,
+                created_at=now - dt.timedelta(minutes=30 + i),
+            )
             rows += [
-                DeliveryRecord(task=task, recipient=ann, channel="inapp", state="delivered",
-                               created_at=task.created_at,
-                               sent_at=task.created_at + dt.timedelta(seconds=2),
-                               delivered_at=task.created_at + dt.timedelta(seconds=2),
-                               read_at=now),
-                DeliveryRecord(task=task, recipient=ann, channel="email", state="sent",
-                               created_at=task.created_at,
-                               sent_at=task.created_at + dt.timedelta(seconds=10)),
-                DeliveryRecord(task=task, recipient=ann, channel="email", state="failed",
-                               created_at=task.created_at, error="550 mailbox unavailable"),
-                DeliveryRecord(task=task, recipient=ann, channel="email", state="deferred",
-                               created_at=task.created_at, not_before=now + dt.timedelta(hours=1)),
-                DeliveryRecord(task=task, recipient=ann, channel="inapp", state="skipped",
-                               reason="opted_out", created_at=task.created_at),
+                DeliveryRecord(
+                    task=task,
+                    recipient=ann,
+                    channel="inapp",
+                    state="delivered",
+                    created_at=task.created_at,
+                    sent_at=task.created_at + dt.timedelta(seconds=2),
+                    delivered_at=task.created_at + dt.timedelta(seconds=2),
+                    read_at=now,
+                ),
+                DeliveryRecord(
+                    task=task,
+                    recipient=ann,
+                    channel="email",
+                    state="sent",
+                    created_at=task.created_at,
+                    sent_at=task.created_at + dt.timedelta(seconds=10),
+                ),
+                DeliveryRecord(
+                    task=task,
+                    recipient=ann,
+                    channel="email",
+                    state="failed",
+                    created_at=task.created_at,
+                    error="550 mailbox unavailable",
+                ),
+                DeliveryRecord(
+                    task=task,
+                    recipient=ann,
+                    channel="email",
+                    state="deferred",
+                    created_at=task.created_at,
+                    not_before=now + dt.timedelta(hours=1),
+                ),
+                DeliveryRecord(
+                    task=task,
+                    recipient=ann,
+                    channel="inapp",
+                    state="skipped",
+                    reason="opted_out",
+                    created_at=task.created_at,
+                ),
             ]
     DeliveryRecord.objects.bulk_create(rows)
     for d in DeliveryRecord.objects.filter(state="delivered")[:2]:
         Interaction.objects.create(delivery=d, kind=InteractionKind.CLICKED)
     # Outside the period: not counted.
-    old = MessageTask.objects.create(template=template, template_version=template.versions.get(),
-                                     channels=["inapp"], created_at=now - dt.timedelta(days=3))
-    DeliveryRecord.objects.create(task=old, recipient=ann, channel="inapp", state="failed",
-                                  created_at=old.created_at, error="old error")
+    old = MessageTask.objects.create(
+        template=template,
+        template_version=template.versions.get(),
+        channels=["inapp"],
+        created_at=now - dt.timedelta(days=3),
+    )
+    DeliveryRecord.objects.create(
+        task=old,
+        recipient=ann,
+        channel="inapp",
+        state="failed",
+        created_at=old.created_at,
+        error="old error",
+    )
     rollup.refresh(since=now - dt.timedelta(days=30))
     return {"template": template, "other": other}
 
@@ -408,8 +493,9 @@ def test_dashboard_figures(db):
     assert sum(r["read"] for r in data["channels"]) == 6
     assert data["backlog"]["counts"]["deferred"] == 6
     assert data["errors"] == [{"message": "550 mailbox unavailable", "channel": "email", "n": 6}]
-    assert [t["code"] for t in data["templates"]] == ["order_shipped", "promo"] or \
-        [t["code"] for t in data["templates"]] == ["promo", "order_shipped"]
+    assert [t["code"] for t in data["templates"]] == ["order_shipped", "promo"] or [
+        t["code"] for t in data["templates"]
+    ] == ["promo", "order_shipped"]
     assert data["latency"][""]["p50"] == pytest.approx(6.0)
     assert data["latency"]["inapp"]["p95"] == pytest.approx(2.0)
     assert data["latency"]["email"]["p50"] == pytest.approx(10.0)
@@ -441,8 +527,9 @@ def test_dashboard_page_draws_charts_with_data(admin_client, settings):
     assert sum(sum(d["data"]) for d in chart["datasets"]) == 20
     assert len(chart["labels"]) in (24, 25)
     assert "550 mailbox unavailable" in page and 'data-kpi="backlog">4<' in page
-    bad = admin_client.get(reverse("admin:index"), {"period": "1y", "channel": "nope",
-                                                    "template": "x"})
+    bad = admin_client.get(
+        reverse("admin:index"), {"period": "1y", "channel": "nope", "template": "x"}
+    )
     assert bad.status_code == 200 and bad.context["filters"] == dashboard.Filters()
 
 
@@ -455,19 +542,25 @@ def test_dashboard_and_changelists_cost_a_bounded_number_of_queries(admin_client
         return len(ctx.captured_queries)
 
     seed_dashboard(1)
-    pages = [reverse("admin:index"), url(MessageTemplate, "changelist"),
-             url(Recipient, "changelist"), url(ChannelAccount, "changelist")]
+    pages = [
+        reverse("admin:index"),
+        url(MessageTemplate, "changelist"),
+        url(Recipient, "changelist"),
+        url(ChannelAccount, "changelist"),
+    ]
     first = [count(p) for p in pages]
     # More rows, templates, recipients and accounts: the same number of queries.
     seed_dashboard(4, suffix="_b")
     seed_dashboard(2, suffix="_c")
-    ChannelAccount.objects.create(channel="sms", provider="console", name="more",
-                                  rate_limit_per_sec=3)
+    ChannelAccount.objects.create(
+        channel="sms", provider="console", name="more", rate_limit_per_sec=3
+    )
     assert [count(p) for p in pages] == first
     with CaptureQueriesContext(connection) as ctx:
         admin_client.get(reverse("admin:index"))
-    assert not [q for q in ctx.captured_queries
-                if q["sql"].count("SELECT") > 3]  # no query per row or nested loops
+    assert not [
+        q for q in ctx.captured_queries if q["sql"].count("SELECT") > 3
+    ]  # no query per row or nested loops
 
 
 def test_dashboard_is_cached_briefly(admin_client, settings):
@@ -480,6 +573,7 @@ def test_dashboard_is_cached_briefly(admin_client, settings):
 
 
 # --- staff groups ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def console_groups(db):
@@ -504,14 +598,27 @@ def operator(client, console_groups):
 
 def test_groups_come_from_a_data_migration(console_groups):
     viewer = set(Group.objects.get(name="Viewer").permissions.values_list("codename", flat=True))
-    assert {"view_messagetemplate", "view_messagetask", "view_deliveryrecord",
-            "view_channelaccount", "view_quiethours", "view_interaction"} <= viewer
+    assert {
+        "view_messagetemplate",
+        "view_messagetask",
+        "view_deliveryrecord",
+        "view_channelaccount",
+        "view_quiethours",
+        "view_interaction",
+    } <= viewer
     assert all(c.startswith("view_") for c in viewer)
-    operator = set(Group.objects.get(name="Operator").permissions.values_list("codename",
-                                                                                flat=True))
+    operator = set(
+        Group.objects.get(name="Operator").permissions.values_list("codename", flat=True)
+    )
     assert viewer <= operator
-    assert {"change_messagetemplate", "add_messagetask", "change_messagetask",
-            "change_channelaccount", "add_quiethours", "change_recurringsend"} <= operator
+    assert {
+        "change_messagetemplate",
+        "add_messagetask",
+        "change_messagetask",
+        "change_channelaccount",
+        "add_quiethours",
+        "change_recurringsend",
+    } <= operator
     assert not {"add_apikey", "change_apiclient", "delete_messagetask"} & operator
 
 
@@ -520,8 +627,12 @@ def test_viewer_sees_everything_and_can_change_nothing(viewer, http_server):
     template = MessageTemplate.objects.get()
     account = ChannelAccount.objects.get()
     assert viewer.get(reverse("admin:index")).status_code == 200
-    for model, obj in ((MessageTemplate, template), (MessageTask, task),
-                       (ChannelAccount, account), (Recipient, Recipient.objects.first())):
+    for model, obj in (
+        (MessageTemplate, template),
+        (MessageTask, task),
+        (ChannelAccount, account),
+        (Recipient, Recipient.objects.first()),
+    ):
         assert viewer.get(url(model, "changelist")).status_code == 200
         page = viewer.get(url(model, "change", obj.pk)).content.decode()
         assert 'name="_save"' not in page and 'name="_continue"' not in page
@@ -530,12 +641,18 @@ def test_viewer_sees_everything_and_can_change_nothing(viewer, http_server):
     page = viewer.get(url(MessageTemplate, "change", template.pk)).content.decode()
     for button in ("publish_action", "archive_action", "send_test_action"):
         assert url(MessageTemplate, button, template.pk) not in page
-        assert viewer.post(url(MessageTemplate, button, template.pk),
-                           {"_form_submitted": "1"}).status_code == 403
+        assert (
+            viewer.post(
+                url(MessageTemplate, button, template.pk), {"_form_submitted": "1"}
+            ).status_code
+            == 403
+        )
     page = viewer.get(url(MessageTask, "change", task.pk)).content.decode()
     assert url(MessageTask, "retry_action", task.pk) not in page
-    assert viewer.post(url(MessageTask, "retry_action", task.pk),
-                       {"_form_submitted": "1"}).status_code == 403
+    assert (
+        viewer.post(url(MessageTask, "retry_action", task.pk), {"_form_submitted": "1"}).status_code
+        == 403
+    )
     page = viewer.get(url(ChannelAccount, "change", account.pk)).content.decode()
     assert url(ChannelAccount, "test_connection_detail", account.pk) not in page
     assert "s3cret" not in page
@@ -544,8 +661,9 @@ def test_viewer_sees_everything_and_can_change_nothing(viewer, http_server):
 
 def test_operator_publishes_and_edits_quiet_hours_but_not_api_keys(operator):
     template = factories.published_template(channels=("inapp",))
-    response = operator.post(url(MessageTemplate, "publish_action", template.pk),
-                             {"_form_submitted": "1"})
+    response = operator.post(
+        url(MessageTemplate, "publish_action", template.pk), {"_form_submitted": "1"}
+    )
     assert response.status_code == 302
     assert operator.get(url(QuietHours, "add")).status_code == 200
     from tasks_app.models import ApiClient
@@ -554,6 +672,7 @@ def test_operator_publishes_and_edits_quiet_hours_but_not_api_keys(operator):
 
 
 # --- scale: seeding and the rollup ---------------------------------------------------------
+
 
 def test_seed_deliveries_makes_n_rows_and_fills_the_rollup():
     from django.core.management import call_command
@@ -566,12 +685,18 @@ def test_seed_deliveries_makes_n_rows_and_fills_the_rollup():
     assert 120 <= tasks < 600
     assert sum(MessageTask.objects.values_list("delivery_count", flat=True)) == 600
     assert Interaction.objects.filter(kind=InteractionKind.READ).count() > 0
-    assert DeliveryRecord.objects.filter(state=DeliveryState.FAILED).exclude(
-        attempt_log=[]).exists()
+    assert (
+        DeliveryRecord.objects.filter(state=DeliveryState.FAILED).exclude(attempt_log=[]).exists()
+    )
     totals = DeliveryStat.objects.aggregate(n=Sum("total"), clicked=Sum("clicked"))
     assert totals["n"] == 600
-    assert totals["clicked"] == Interaction.objects.filter(
-        kind=InteractionKind.CLICKED).values("delivery").distinct().count()
+    assert (
+        totals["clicked"]
+        == Interaction.objects.filter(kind=InteractionKind.CLICKED)
+        .values("delivery")
+        .distinct()
+        .count()
+    )
     data = dashboard.stats(dashboard.Filters(period="7d"))
     assert sum(r["total"] for r in data["channels"]) == 600
     call_command("seed_deliveries", 50, "--days", "1")  # again: new rows, same recipients
@@ -598,8 +723,9 @@ def test_rollup_tick_recomputes_recent_hours_only():
 
 
 def test_a_test_send_ignores_quiet_hours_and_dedup(admin_client):
-    template = factories.published_template(channels=("inapp",), category="marketing",
-                                            sample_params={"order_no": "Q1"})
+    template = factories.published_template(
+        channels=("inapp",), category="marketing", sample_params={"order_no": "Q1"}
+    )
     _quiet_now("UTC")  # the staff recipient has no zone: the policy's applies
     admin = User.objects.get(username="admin")
     first = send_test(template=template, user=admin)
@@ -609,7 +735,9 @@ def test_a_test_send_ignores_quiet_hours_and_dedup(admin_client):
     for task in (first, second):
         assert task.state == TaskState.COMPLETED
         assert list(task.deliveries.values_list("state", flat=True)) in (
-            [DeliveryState.SENT], [DeliveryState.DELIVERED])
+            [DeliveryState.SENT],
+            [DeliveryState.DELIVERED],
+        )
 
 
 @pytest.mark.django_db(transaction=True)

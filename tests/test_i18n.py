@@ -18,8 +18,11 @@ LOCALE = Path(__file__).resolve().parent.parent / "locale" / "zh_Hans" / "LC_MES
 def test_the_chinese_catalog_has_no_untranslated_or_fuzzy_entry():
     text = (LOCALE / "django.po").read_text(encoding="utf-8")
     assert "#, fuzzy" not in text
-    result = subprocess.run(["msgfmt", "--check", "--statistics", "-o", "/dev/null",
-                             str(LOCALE / "django.po")], capture_output=True, text=True)
+    result = subprocess.run(
+        ["msgfmt", "--check", "--statistics", "-o", "/dev/null", str(LOCALE / "django.po")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr
     assert int(result.stderr.split()[0]) > 300
@@ -35,8 +38,9 @@ def test_the_committed_mo_is_compiled_from_the_po(tmp_path):
 
 def test_the_console_speaks_chinese(admin_client, settings):
     settings.MSGCENTER_DASHBOARD_CACHE_SECONDS = 0
-    response = admin_client.post(reverse("set_language"),
-                                 {"language": "zh-hans", "next": reverse("admin:index")})
+    response = admin_client.post(
+        reverse("set_language"), {"language": "zh-hans", "next": reverse("admin:index")}
+    )
     assert response.status_code == 302
     page = admin_client.get(reverse("admin:index")).content.decode()
     for label in ("投递看板", "各渠道投递量", "成功率", "当前积压", "消息模板", "渠道账号"):
@@ -59,17 +63,34 @@ def test_every_string_of_ours_is_in_the_catalog(tmp_path):
 
     root = LOCALE.parents[2]
     for name in ("msgcenter", "templates_app", "tasks_app", "channels_app", "locale"):
-        shutil.copytree(root / name, tmp_path / name,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            root / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     shutil.copy(root / "manage.py", tmp_path / "manage.py")
-    env = {**os.environ, "MSGCENTER_VAR_DIR": str(tmp_path / "var"),
-           "DJANGO_SETTINGS_MODULE": "msgcenter.settings"}
-    done = subprocess.run([sys.executable, "manage.py", "makemessages", "-l", "zh_Hans"],
-                          cwd=tmp_path, capture_output=True, text=True, env=env)
+    env = {
+        **os.environ,
+        "MSGCENTER_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_SETTINGS_MODULE": "msgcenter.settings",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     result = subprocess.run(
-        ["msgfmt", "--check", "--statistics", "-o", "/dev/null",
-         str(tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po")],
-        capture_output=True, text=True)
+        [
+            "msgfmt",
+            "--check",
+            "--statistics",
+            "-o",
+            "/dev/null",
+            str(tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr

@@ -76,14 +76,14 @@ TASK_TRANSITIONS = {
     "fail": (["pushing"], "failed"),
     "cancel": (["initialized", "tasked", "scheduled", "pushing"], "cancelled"),
 }
-TASK_STATES = ["initialized", "tasked", "scheduled", "pushing", "completed", "failed",
-               "cancelled"]
+TASK_STATES = ["initialized", "tasked", "scheduled", "pushing", "completed", "failed", "cancelled"]
 
 
 @pytest.fixture
 def version(db):
-    template = create_template(code="lifecycle", name="Lifecycle",
-                               contents=[{"channel": "inapp", "body": "hi"}])
+    template = create_template(
+        code="lifecycle", name="Lifecycle", contents=[{"channel": "inapp", "body": "hi"}]
+    )
     return publish_template(template=template)
 
 
@@ -94,8 +94,9 @@ def test_task_table_covers_every_state_and_transition():
 
 @pytest.mark.parametrize("state,transition,target", _table(TASK_TRANSITIONS, TASK_STATES))
 def test_task_transition_and_its_event(version, state, transition, target):
-    task = MessageTask.objects.create(template=version.template, template_version=version,
-                                      state=state)
+    task = MessageTask.objects.create(
+        template=version.template, template_version=version, state=state
+    )
     if target is None:
         with pytest.raises(TransitionNotAllowed):
             getattr(task, transition)(by="tests", note="refused")
@@ -106,8 +107,9 @@ def test_task_transition_and_its_event(version, state, transition, target):
     task.save()
     task.refresh_from_db()
     assert task.state == target
-    events = list(TaskEvent.objects.filter(task=task).values_list(
-        "from_state", "to_state", "by", "note"))
+    events = list(
+        TaskEvent.objects.filter(task=task).values_list("from_state", "to_state", "by", "note")
+    )
     assert events == [(state, target, "ops@example.com", f"{transition} it")]
 
 
@@ -117,8 +119,11 @@ def test_task_path_through_schedule_writes_one_event_per_step(version):
         getattr(task, step)()
         task.save()
     assert list(task.events.values_list("from_state", "to_state")) == [
-        ("initialized", "tasked"), ("tasked", "scheduled"), ("scheduled", "pushing"),
-        ("pushing", "completed")]
+        ("initialized", "tasked"),
+        ("tasked", "scheduled"),
+        ("scheduled", "pushing"),
+        ("pushing", "completed"),
+    ]
 
 
 def test_task_state_cannot_be_assigned_directly(version):
@@ -139,8 +144,16 @@ DELIVERY_TRANSITIONS = {
     "fail": (["sending", "sent"], "failed"),
     "skip": (["pending", "deferred", "queued"], "skipped"),
 }
-DELIVERY_STATES = ["pending", "deferred", "queued", "sending", "sent", "delivered", "failed",
-                   "skipped"]
+DELIVERY_STATES = [
+    "pending",
+    "deferred",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "skipped",
+]
 
 
 def test_delivery_table_covers_every_state_and_transition():
@@ -148,8 +161,7 @@ def test_delivery_table_covers_every_state_and_transition():
     assert _declared(DeliveryRecord, "state") == _sorted(DELIVERY_TRANSITIONS)
 
 
-@pytest.mark.parametrize("state,transition,target",
-                         _table(DELIVERY_TRANSITIONS, DELIVERY_STATES))
+@pytest.mark.parametrize("state,transition,target", _table(DELIVERY_TRANSITIONS, DELIVERY_STATES))
 def test_delivery_transition(version, state, transition, target):
     task = MessageTask.objects.create(template=version.template, template_version=version)
     delivery = DeliveryRecord.objects.create(task=task, channel="inapp", state=state)

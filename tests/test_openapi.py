@@ -6,8 +6,14 @@ from __future__ import annotations
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 
-MODULES = ("templates_app/", "channels_app/api.py", "channels_app/serializers.py",
-           "tasks_app/api/recipients.py", "tasks_app/serializers.py", "msgcenter/")
+MODULES = (
+    "templates_app/",
+    "channels_app/api.py",
+    "channels_app/serializers.py",
+    "tasks_app/api/recipients.py",
+    "tasks_app/serializers.py",
+    "msgcenter/",
+)
 PATHS = {
     "/api/v1/templates": {"get", "post"},
     "/api/v1/templates/{code}": {"get", "patch"},
@@ -28,9 +34,12 @@ def test_schema_has_no_warnings_or_errors_for_these_views():
     GENERATOR_STATS.reset()
     with GENERATOR_STATS.silence():
         schema = SchemaGenerator().get_schema(request=None, public=True)
-    problems = [m for m in (*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache)
-                # Ours, or schema-wide ones (enum naming) that carry no source location.
-                if any(module in m for module in MODULES) or ".py:" not in m]
+    problems = [
+        m
+        for m in (*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache)
+        # Ours, or schema-wide ones (enum naming) that carry no source location.
+        if any(module in m for module in MODULES) or ".py:" not in m
+    ]
     assert problems == []
     for path, methods in PATHS.items():
         operations = schema["paths"][path]

@@ -12,9 +12,15 @@ class BareMessagesView(APIView):
 
     def post(self, request):
         data = request.data
-        return Response({"id": "00000000-0000-0000-0000-000000000000", "state": "tasked",
-                         "template": data.get("template"), "recipients": len(data.get("recipients") or [])},
-                        status=202)
+        return Response(
+            {
+                "id": "00000000-0000-0000-0000-000000000000",
+                "state": "tasked",
+                "template": data.get("template"),
+                "recipients": len(data.get("recipients") or []),
+            },
+            status=202,
+        )
 
 
 urlpatterns = [path("api/v1/messages", BareMessagesView.as_view())]

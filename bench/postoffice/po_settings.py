@@ -20,9 +20,11 @@ EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = "127.0.0.1"
 EMAIL_PORT = int(os.environ["BENCH_SMTP_PORT"])
 DEFAULT_FROM_EMAIL = "noreply@msgcenter.test"
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates",
-              "APP_DIRS": True}]
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGGING = {"version": 1, "disable_existing_loggers": False,
-           "root": {"level": "WARNING", "handlers": []},
-           "loggers": {"post_office": {"level": "WARNING"}}}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "WARNING", "handlers": []},
+    "loggers": {"post_office": {"level": "WARNING"}},
+}

@@ -29,11 +29,14 @@ def main() -> None:
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
-    template, _ = EmailTemplate.objects.update_or_create(name="order_shipped", defaults={
-        "subject": "Order {{ order_no }} shipped",
-        "content": "Hi {{ name }}, your order {{ order_no }} is on its way.",
-        "html_content": "<p>Your order <b>{{ order_no }}</b> is on its way.</p>",
-    })
+    template, _ = EmailTemplate.objects.update_or_create(
+        name="order_shipped",
+        defaults={
+            "subject": "Order {{ order_no }} shipped",
+            "content": "Hi {{ name }}, your order {{ order_no }} is on its way.",
+            "html_content": "<p>Your order <b>{{ order_no }}</b> is on its way.</p>",
+        },
+    )
     print(json.dumps({"ready": True}), flush=True)
     for run in range(args.runs):
         # Wait for the orchestrator to say go (it resets its sink counter first).
@@ -41,10 +44,15 @@ def main() -> None:
             return
         Log.objects.all().delete()
         Email.objects.all().delete()
-        batch = [{"sender": "noreply@msgcenter.test", "recipients": [f"user{i}@bench.test"],
-                  "template": template,
-                  "context": {"name": f"User {i}", "order_no": f"A{run}-{i}"}}
-                 for i in range(args.n)]
+        batch = [
+            {
+                "sender": "noreply@msgcenter.test",
+                "recipients": [f"user{i}@bench.test"],
+                "template": template,
+                "context": {"name": f"User {i}", "order_no": f"A{run}-{i}"},
+            }
+            for i in range(args.n)
+        ]
         started = time.perf_counter()
         mail.send_many(batch)
         # post-office's own loop: send_queued batch by batch until nothing is queued.

@@ -208,8 +208,9 @@ class SameContentBatching(HTTPProvider):
         """The provider-side content of one message (raise TransportError if unusable)."""
         raise NotImplementedError
 
-    def send_same(self, payload: dict[str, Any], chunk: list[OutboundMessage]
-                  ) -> dict[int, SendResult]:
+    def send_same(
+        self, payload: dict[str, Any], chunk: list[OutboundMessage]
+    ) -> dict[int, SendResult]:
         """Send `payload` to every recipient of `chunk` in one call; a TransportError
         fails the whole chunk."""
         raise NotImplementedError
@@ -217,8 +218,9 @@ class SameContentBatching(HTTPProvider):
     def send(self, message: OutboundMessage) -> SendResult:
         result = self.send_batch([message])[0]
         if not result.ok:
-            raise TransportError(result.error, permanent=result.permanent,
-                                 retry_after=result.retry_after)
+            raise TransportError(
+                result.error, permanent=result.permanent, retry_after=result.retry_after
+            )
         return result
 
     def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
@@ -227,7 +229,8 @@ class SameContentBatching(HTTPProvider):
         for message in messages:
             if not message.address:
                 results[message.delivery_id] = SendResult.failure(
-                    message.delivery_id, TransportError(self.no_address_error, permanent=True))
+                    message.delivery_id, TransportError(self.no_address_error, permanent=True)
+                )
                 continue
             try:
                 sendable.append((json.dumps(self.payload(message), sort_keys=True), message))
@@ -237,7 +240,7 @@ class SameContentBatching(HTTPProvider):
         for payload_json, group in groupby(sendable, key=lambda pair: pair[0]):
             same = [m for _, m in group]
             for start in range(0, len(same), self.batch_limit):
-                chunk = same[start:start + self.batch_limit]
+                chunk = same[start : start + self.batch_limit]
                 try:
                     done = self.send_same(json.loads(payload_json), chunk)
                     for result in done.values():

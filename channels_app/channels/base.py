@@ -21,8 +21,9 @@ logger = logging.getLogger("msgcenter.channels")
 class TransportError(Exception):
     """A failed send. `permanent=False` means a retry (maybe on another account) can help."""
 
-    def __init__(self, message: str, *, permanent: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
@@ -67,8 +68,13 @@ class SendResult:
 
     @classmethod
     def failure(cls, delivery_id: int, exc: TransportError) -> SendResult:
-        return cls(delivery_id, ok=False, error=exc.message[:2000], permanent=exc.permanent,
-                   retry_after=exc.retry_after)
+        return cls(
+            delivery_id,
+            ok=False,
+            error=exc.message[:2000],
+            permanent=exc.permanent,
+            retry_after=exc.retry_after,
+        )
 
 
 @dataclass
@@ -120,8 +126,7 @@ class Provider:
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, str]:
         """Field -> error message for a config that cannot work."""
-        errors = {key: "This key is required." for key in cls.required_keys
-                  if not config.get(key)}
+        errors = {key: "This key is required." for key in cls.required_keys if not config.get(key)}
         for key in cls.url_keys:
             errors.update(url_errors(config, key))
         for key in cls.integer_keys:
@@ -188,8 +193,11 @@ def status_error(response: httpx.Response, label: str) -> TransportError | None:
             retry_after = float(response.headers.get("Retry-After", ""))
         except ValueError:
             retry_after = None
-    return TransportError(f"HTTP {response.status_code} from {label}: {response.text[:500]}",
-                          permanent=verdict, retry_after=retry_after)
+    return TransportError(
+        f"HTTP {response.status_code} from {label}: {response.text[:500]}",
+        permanent=verdict,
+        retry_after=retry_after,
+    )
 
 
 class HTTPProvider(Provider):
@@ -230,8 +238,16 @@ class HTTPProvider(Provider):
 def mask_config(provider_cls: type[Provider] | None, config: dict[str, Any]) -> dict[str, Any]:
     """The config as shown to humans and API clients: secrets replaced by a mask."""
     secret_keys = set(provider_cls.secret_keys if provider_cls else ())
-    secret_keys |= {"secret", "password", "app_secret", "corp_secret", "auth_token",
-                    "access_key_secret", "secret_key", "token"}
+    secret_keys |= {
+        "secret",
+        "password",
+        "app_secret",
+        "corp_secret",
+        "auth_token",
+        "access_key_secret",
+        "secret_key",
+        "token",
+    }
     masked = {}
     for key, value in (config or {}).items():
         if key in secret_keys and value:

@@ -18,10 +18,14 @@ class ConsoleProvider(Provider):
     def send(self, message: OutboundMessage) -> SendResult:
         logger.info(
             "console send delivery=%s to=%s subject=%r body=%r",
-            message.delivery_id, message.address or message.mentions, message.subject,
+            message.delivery_id,
+            message.address or message.mentions,
+            message.subject,
             message.body[:200],
         )
-        return SendResult(message.delivery_id, ok=True, provider_message_id=f"console-{uuid.uuid4()}")
+        return SendResult(
+            message.delivery_id, ok=True, provider_message_id=f"console-{uuid.uuid4()}"
+        )
 
     def test_connection(self) -> str:
         return "console sandbox: nothing to connect to"

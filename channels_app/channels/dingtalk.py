@@ -236,11 +236,12 @@ class DingTalkWorkNoticeProvider(SameContentBatching):
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         return self.msg(message)
 
-    def send_same(self, msg: dict[str, Any], chunk: list[OutboundMessage]
-                  ) -> dict[int, SendResult]:
+    def send_same(self, msg: dict[str, Any], chunk: list[OutboundMessage]) -> dict[int, SendResult]:
         task_id = self._send_chunk(msg, chunk)
-        return {m.delivery_id: SendResult(m.delivery_id, ok=True, provider_message_id=task_id)
-                for m in chunk}
+        return {
+            m.delivery_id: SendResult(m.delivery_id, ok=True, provider_message_id=task_id)
+            for m in chunk
+        }
 
     def _send_chunk(self, msg: dict[str, Any], chunk: list[OutboundMessage]) -> str:
         body = {

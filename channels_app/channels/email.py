@@ -22,13 +22,15 @@ def _classify_smtp(exc: Exception) -> TransportError:
         permanent = all(500 <= code < 600 for code in codes) if codes else True
         return TransportError(f"recipient refused: {exc.recipients}", permanent=permanent)
     if isinstance(exc, smtplib.SMTPResponseException):
-        msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+        msg = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
             else str(exc.smtp_error)
+        )
         return TransportError(f"SMTP {exc.smtp_code}: {msg}", permanent=500 <= exc.smtp_code < 600)
     if isinstance(exc, (smtplib.SMTPServerDisconnected, socket.timeout, ConnectionError, OSError)):
         return TransportError(f"SMTP connection error: {exc}")
     return TransportError(f"SMTP error: {exc}")
-
 
 
 def _header(value: str) -> str:
@@ -50,12 +52,15 @@ def _ascii_address(value: str) -> str | None:
 
 def _text_part(subtype: str, text: str) -> bytes:
     body = base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + body
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + body
 
 
-def mime_bytes(*, from_email: str, to: str, subject: str, body: str, body_html: str,
-               headers: dict[str, str]) -> bytes | None:
+def mime_bytes(
+    *, from_email: str, to: str, subject: str, body: str, body_html: str, headers: dict[str, str]
+) -> bytes | None:
     """The message as SMTP DATA bytes, built directly: a text part with an HTML
     alternative, base64 bodies, encoded-word headers. Builds what Django's
     EmailMultiAlternatives would, at a fraction of its cost (its MIME generator was
@@ -63,8 +68,13 @@ def mime_bytes(*, from_email: str, to: str, subject: str, body: str, body_html: 
     sender, recipient = _ascii_address(from_email), _ascii_address(to)
     if sender is None or recipient is None:
         return None
-    lines = [f"From: {sender}", f"To: {recipient}", f"Subject: {_header(subject)}",
-             f"Date: {formatdate(localtime=settings.EMAIL_USE_LOCALTIME)}", "MIME-Version: 1.0"]
+    lines = [
+        f"From: {sender}",
+        f"To: {recipient}",
+        f"Subject: {_header(subject)}",
+        f"Date: {formatdate(localtime=settings.EMAIL_USE_LOCALTIME)}",
+        "MIME-Version: 1.0",
+    ]
     lines += [f"{name}: {_header(str(value))}" for name, value in headers.items()]
     if not body_html:
         head = "\r\n".join(lines).encode() + b"\r\n"
@@ -72,8 +82,15 @@ def mime_bytes(*, from_email: str, to: str, subject: str, body: str, body_html: 
     boundary = f"=_mc_{uuid.uuid4().hex}"  # base64 bodies cannot contain it
     lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
     sep = f"--{boundary}\r\n".encode()
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + sep + _text_part("plain", body) \
-        + sep + _text_part("html", body_html) + f"--{boundary}--\r\n".encode()
+    return (
+        ("\r\n".join(lines) + "\r\n\r\n").encode()
+        + sep
+        + _text_part("plain", body)
+        + sep
+        + _text_part("html", body_html)
+        + f"--{boundary}--\r\n".encode()
+    )
+
 
 @register
 class SMTPProvider(Provider):
@@ -81,8 +98,17 @@ class SMTPProvider(Provider):
     channel = "email"
     label = "SMTP"
     batch_size = 100
-    config_keys = ("host", "port", "username", "password", "use_tls", "use_ssl", "from_email",
-                   "timeout", "callback_token")
+    config_keys = (
+        "host",
+        "port",
+        "username",
+        "password",
+        "use_tls",
+        "use_ssl",
+        "from_email",
+        "timeout",
+        "callback_token",
+    )
     secret_keys = ("password", "callback_token")
 
     def _connection(self):
@@ -120,10 +146,14 @@ class SMTPProvider(Provider):
         from_email = self.config.get("from_email") or settings.DEFAULT_FROM_EMAIL
         domain = from_email.rpartition("@")[2]
         message_id = make_msgid(idstring=f"d{message.delivery_id}", domain=domain or None)
-        data = mime_bytes(from_email=from_email, to=message.address,
-                          subject=message.subject.replace("\n", " ").strip(),
-                          body=message.body, body_html=message.body_html,
-                          headers={"Message-ID": message_id, **message.headers})
+        data = mime_bytes(
+            from_email=from_email,
+            to=message.address,
+            subject=message.subject.replace("\n", " ").strip(),
+            body=message.body,
+            body_html=message.body_html,
+            headers={"Message-ID": message_id, **message.headers},
+        )
         if data is None:
             mail, message_id = self._build(message, connection)
             mail.send(fail_silently=False)
@@ -147,17 +177,20 @@ class SMTPProvider(Provider):
             for message in messages:
                 try:
                     message_id = self._send_one(message, connection)
-                    results.append(self.accepted(SendResult(
-                        message.delivery_id, ok=True, provider_message_id=message_id)))
+                    results.append(
+                        self.accepted(
+                            SendResult(message.delivery_id, ok=True, provider_message_id=message_id)
+                        )
+                    )
                 except Exception as exc:  # noqa: BLE001
                     err = _classify_smtp(exc)
                     results.append(SendResult.failure(message.delivery_id, err))
                     # smtplib errors subclass OSError: only a lost connection ends the chunk.
                     if isinstance(exc, smtplib.SMTPServerDisconnected) or (
-                            isinstance(exc, OSError)
-                            and not isinstance(exc, smtplib.SMTPException)):
+                        isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+                    ):
                         # The connection is gone: the rest of the chunk is retried later.
-                        for rest in messages[len(results):]:
+                        for rest in messages[len(results) :]:
                             results.append(SendResult.failure(rest.delivery_id, err))
                         break
         finally:
@@ -179,9 +212,14 @@ class SMTPProvider(Provider):
     # Email events, in django-anymail's normalized vocabulary (event_type) or the same
     # fields under "event": what an ESP webhook relay or MTA log shipper posts to us.
     EVENT_STATUSES = {
-        "delivered": "delivered", "bounced": "bounced", "rejected": "failed",
-        "failed": "failed", "opened": "read", "clicked": "clicked",
-        "complained": "complained", "unsubscribed": "unsubscribed",
+        "delivered": "delivered",
+        "bounced": "bounced",
+        "rejected": "failed",
+        "failed": "failed",
+        "opened": "read",
+        "clicked": "clicked",
+        "complained": "complained",
+        "unsubscribed": "unsubscribed",
     }
 
     def parse_callback(self, request) -> list[CallbackEvent]:
@@ -193,7 +231,10 @@ class SMTPProvider(Provider):
             status = self.EVENT_STATUSES.get(str(item.get("event_type") or item.get("event")))
             message_id = str(item.get("message_id") or "")
             if status and message_id:
-                error = str(item.get("description") or item.get("mta_response") or "") \
-                    if status in ("bounced", "failed") else ""
+                error = (
+                    str(item.get("description") or item.get("mta_response") or "")
+                    if status in ("bounced", "failed")
+                    else ""
+                )
                 events.append(CallbackEvent(message_id, status, error=error, payload=item))
         return events

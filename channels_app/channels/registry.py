@@ -33,8 +33,11 @@ class ChannelKind:
 
     def address_for(self, recipient: Any) -> str:
         """The address of `recipient` (a Recipient or a dict) on this channel, or ''."""
-        get = recipient.get if isinstance(recipient, dict) else (
-            lambda name, default="": getattr(recipient, name, default))
+        get = (
+            recipient.get
+            if isinstance(recipient, dict)
+            else (lambda name, default="": getattr(recipient, name, default))
+        )
         if self.address_field:
             value = get(self.address_field, "") or ""
             if value:
@@ -48,8 +51,15 @@ class ChannelKind:
 CHANNELS: dict[str, ChannelKind] = {
     c.kind: c
     for c in (
-        ChannelKind("inapp", "In-app inbox", "send_inapp", address_field="external_id",
-                    max_attempts=3, default_provider="inapp", chunk_size=1000),
+        ChannelKind(
+            "inapp",
+            "In-app inbox",
+            "send_inapp",
+            address_field="external_id",
+            max_attempts=3,
+            default_provider="inapp",
+            chunk_size=1000,
+        ),
         ChannelKind("email", "Email", "send_email", address_field="email"),
         ChannelKind("sms", "SMS", "send_sms", address_field="phone"),
         ChannelKind("dingtalk", "DingTalk", "send_im", address_key="dingtalk", group=True),

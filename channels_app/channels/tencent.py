@@ -165,8 +165,9 @@ class TencentSMSProvider(SameContentBatching):
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         return self._request(message)
 
-    def send_same(self, request: dict[str, Any], chunk: list[OutboundMessage]
-                  ) -> dict[int, SendResult]:
+    def send_same(
+        self, request: dict[str, Any], chunk: list[OutboundMessage]
+    ) -> dict[int, SendResult]:
         return self._send_chunk(request, chunk)
 
     def _send_chunk(

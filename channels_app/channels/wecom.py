@@ -186,8 +186,7 @@ class WeComAppProvider(SameContentBatching):
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         return self.msg(message)
 
-    def send_same(self, msg: dict[str, Any], chunk: list[OutboundMessage]
-                  ) -> dict[int, SendResult]:
+    def send_same(self, msg: dict[str, Any], chunk: list[OutboundMessage]) -> dict[int, SendResult]:
         data = self._send_chunk(msg, chunk)
         results: dict[int, SendResult] = {}
         # WeCom userids are case-insensitive; it reports them as it stores them.

@@ -20,15 +20,18 @@ class MessageRequestSerializer(serializers.Serializer):
     template = serializers.CharField(max_length=100)
     recipients = serializers.JSONField()
     params = serializers.DictField(required=False, default=dict)
-    channels = serializers.ListField(child=serializers.CharField(max_length=30), required=False,
-                                     allow_empty=False)
+    channels = serializers.ListField(
+        child=serializers.CharField(max_length=30), required=False, allow_empty=False
+    )
     send_at = serializers.DateTimeField(required=False, allow_null=True)
-    priority = serializers.ChoiceField(choices=Priority.values, required=False,
-                                       default=Priority.NORMAL)
+    priority = serializers.ChoiceField(
+        choices=Priority.values, required=False, default=Priority.NORMAL
+    )
     idempotency_key = serializers.CharField(max_length=200, required=False, allow_blank=False)
 
 
 # --- response shapes (for the OpenAPI document; the views build plain dicts) -------------
+
 
 class TaskSummarySerializer(serializers.Serializer):
     id = serializers.CharField()
@@ -126,8 +129,10 @@ def task_summary(task) -> dict:
 class MessagesView(APIView):
     required_scope = "send"
 
-    @extend_schema(request=MessageRequestSerializer,
-                   responses={202: TaskSummarySerializer, 200: TaskSummarySerializer})
+    @extend_schema(
+        request=MessageRequestSerializer,
+        responses={202: TaskSummarySerializer, 200: TaskSummarySerializer},
+    )
     def post(self, request):
         if not isinstance(request.data, dict):
             raise InvalidRequest("The body must be a JSON object.")
@@ -157,18 +162,25 @@ class MessageDetailView(APIView):
     def get(self, request, task_id):
         task = services.get_task(task_id)
         events = [
-            {"from": e.from_state, "to": e.to_state, "at": e.at.isoformat(), "by": e.by,
-             "note": e.note}
+            {
+                "from": e.from_state,
+                "to": e.to_state,
+                "at": e.at.isoformat(),
+                "by": e.by,
+                "note": e.note,
+            }
             for e in task.events.all()
         ]
-        return Response({
-            **task_summary(task),
-            "channels": task.channels,
-            "priority": task.priority,
-            "finished_at": task.finished_at.isoformat() if task.finished_at else None,
-            "counts": services.delivery_counts(task),
-            "events": events,
-        })
+        return Response(
+            {
+                **task_summary(task),
+                "channels": task.channels,
+                "priority": task.priority,
+                "finished_at": task.finished_at.isoformat() if task.finished_at else None,
+                "counts": services.delivery_counts(task),
+                "events": events,
+            }
+        )
 
 
 class MessageCancelView(APIView):
@@ -176,8 +188,9 @@ class MessageCancelView(APIView):
 
     @extend_schema(request=None, responses=TaskStateSerializer)
     def post(self, request, task_id):
-        task = services.cancel_task(task=services.get_task(task_id),
-                                    by=getattr(request.user, "name", ""))
+        task = services.cancel_task(
+            task=services.get_task(task_id), by=getattr(request.user, "name", "")
+        )
         return Response({"id": str(task.pk), "state": task.state})
 
 
@@ -188,8 +201,9 @@ class MessageRecallView(APIView):
     def post(self, request, task_id):
         """Recall a message: unsent deliveries are skipped, in-app messages leave the
         inboxes; `not_recalled` lists what other channels already delivered."""
-        result = services.recall_task(task=services.get_task(task_id),
-                                      by=getattr(request.user, "name", ""))
+        result = services.recall_task(
+            task=services.get_task(task_id), by=getattr(request.user, "name", "")
+        )
         return Response(result)
 
 
@@ -223,16 +237,22 @@ class DeliveryCursor(CursorPagination):
     max_page_size = 1000
 
     def get_paginated_response(self, data):
-        return Response({"results": data, "next": self.get_next_link(),
-                         "previous": self.get_previous_link()})
+        return Response(
+            {"results": data, "next": self.get_next_link(), "previous": self.get_previous_link()}
+        )
 
 
 class MessageDeliveriesView(APIView):
     required_scope = "send"
 
-    @extend_schema(responses=DeliveryPageSerializer,
-                   parameters=[OpenApiParameter("state", str), OpenApiParameter("channel", str),
-                               OpenApiParameter("cursor", str)])
+    @extend_schema(
+        responses=DeliveryPageSerializer,
+        parameters=[
+            OpenApiParameter("state", str),
+            OpenApiParameter("channel", str),
+            OpenApiParameter("cursor", str),
+        ],
+    )
     def get(self, request, task_id):
         task = services.get_task(task_id)
         qs = DeliveryRecord.objects.filter(task=task).select_related("recipient")
@@ -268,19 +288,23 @@ def inbox_item(d: DeliveryRecord) -> dict:
 class InboxView(APIView):
     required_scope = "send"
 
-    @extend_schema(responses=InboxPageSerializer,
-                   parameters=[OpenApiParameter("unread", bool), OpenApiParameter("page", int)])
+    @extend_schema(
+        responses=InboxPageSerializer,
+        parameters=[OpenApiParameter("unread", bool), OpenApiParameter("page", int)],
+    )
     def get(self, request, external_id):
         recipient = services.get_recipient(external_id)
         unread_only = request.query_params.get("unread", "").lower() in {"1", "true", "yes"}
         qs = services.inbox_queryset(recipient, unread=unread_only).order_by("-created_at", "-id")
         paginator = InboxPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return Response({
-            "unread": services.inbox_queryset(recipient, unread=True).count(),
-            "results": [inbox_item(d) for d in page],
-            "next": paginator.get_next_link(),
-        })
+        return Response(
+            {
+                "unread": services.inbox_queryset(recipient, unread=True).count(),
+                "results": [inbox_item(d) for d in page],
+                "next": paginator.get_next_link(),
+            }
+        )
 
 
 class InboxReadView(APIView):
@@ -305,12 +329,16 @@ class InboxReadAllView(APIView):
 urlpatterns = [
     path("messages", MessagesView.as_view(), name="messages"),
     path("messages/<str:task_id>", MessageDetailView.as_view(), name="message-detail"),
-    path("messages/<str:task_id>/deliveries", MessageDeliveriesView.as_view(),
-         name="message-deliveries"),
+    path(
+        "messages/<str:task_id>/deliveries",
+        MessageDeliveriesView.as_view(),
+        name="message-deliveries",
+    ),
     path("messages/<str:task_id>/cancel", MessageCancelView.as_view(), name="message-cancel"),
     path("messages/<str:task_id>/recall", MessageRecallView.as_view(), name="message-recall"),
     path("inbox/<str:external_id>", InboxView.as_view(), name="inbox"),
     path("inbox/<str:external_id>/read-all", InboxReadAllView.as_view(), name="inbox-read-all"),
-    path("inbox/<str:external_id>/<str:delivery_id>/read", InboxReadView.as_view(),
-         name="inbox-read"),
+    path(
+        "inbox/<str:external_id>/<str:delivery_id>/read", InboxReadView.as_view(), name="inbox-read"
+    ),
 ]

@@ -19,16 +19,21 @@ MAX_OPT_OUTS = 200
 
 
 class OptOutSerializer(serializers.Serializer):
-    category = CategoryField(required=False, allow_blank=True,
-                             help_text="Template category; empty or left out: every category.")
-    channel = ChannelField(required=False, allow_blank=True,
-                           help_text="Channel; empty or left out: every channel.")
+    category = CategoryField(
+        required=False,
+        allow_blank=True,
+        help_text="Template category; empty or left out: every category.",
+    )
+    channel = ChannelField(
+        required=False, allow_blank=True, help_text="Channel; empty or left out: every channel."
+    )
     updated_at = serializers.DateTimeField(read_only=True)
 
     def validate(self, attrs):
         if attrs.get("category") in preferences.TRANSACTIONAL:
             raise serializers.ValidationError(
-                {"category": "Verification messages cannot be opted out of."})
+                {"category": "Verification messages cannot be opted out of."}
+            )
         return attrs
 
 
@@ -37,8 +42,7 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 def _body(recipient) -> dict:
-    return {"recipient": recipient.external_id,
-            "opt_outs": preferences.opt_outs(recipient)}
+    return {"recipient": recipient.external_id, "opt_outs": preferences.opt_outs(recipient)}
 
 
 @extend_schema(tags=["recipients"])
@@ -54,20 +58,25 @@ class PreferencesView(APIView):
         description='Replace the opt-outs: `{"opt_outs": [{"category": "marketing"}, '
         '{"channel": "sms"}, {"category": "notification", "channel": "email"}]}`. '
         "Verification messages ignore opt-outs.",
-        responses={200: PreferencesSerializer,
-                   **error_responses({400: "invalid_request", 404: "not_found"})})
+        responses={
+            200: PreferencesSerializer,
+            **error_responses({400: "invalid_request", 404: "not_found"}),
+        },
+    )
     def put(self, request: Request, external_id: str) -> Response:
         recipient = services.get_recipient(external_id)
         if not isinstance(request.data, dict):
             raise InvalidRequest("The body must be a JSON object with 'opt_outs'.")
         serializer = PreferencesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        preferences.set_opt_outs(recipient=recipient,
-                                 items=serializer.validated_data["opt_outs"])
+        preferences.set_opt_outs(recipient=recipient, items=serializer.validated_data["opt_outs"])
         return Response(_body(recipient))
 
 
 urlpatterns = [
-    path("recipients/<str:external_id>/preferences", PreferencesView.as_view(),
-         name="recipient-preferences"),
+    path(
+        "recipients/<str:external_id>/preferences",
+        PreferencesView.as_view(),
+        name="recipient-preferences",
+    ),
 ]

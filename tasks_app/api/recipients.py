@@ -28,31 +28,37 @@ class RecipientView(generics.GenericAPIView):
     queryset = Recipient.objects.all()
     lookup_field = "external_id"
 
-    @extend_schema(responses={200: RecipientSerializer,
-                              **error_responses({404: "not_found"})})
+    @extend_schema(responses={200: RecipientSerializer, **error_responses({404: "not_found"})})
     def get(self, request: Request, external_id: str) -> Response:
         recipient = Recipient.objects.filter(external_id=external_id).first()
         if recipient is None:
-            raise NotFound(f"Recipient '{external_id}' does not exist.",
-                           details={"recipient": external_id})
+            raise NotFound(
+                f"Recipient '{external_id}' does not exist.", details={"recipient": external_id}
+            )
         return Response(self.get_serializer(recipient).data)
 
     @extend_schema(
         description="Create or update (upsert) a recipient. Fields left out keep their "
         "stored value. 201 when created, 200 when updated.",
-        responses={200: RecipientSerializer, 201: RecipientSerializer,
-                   **error_responses({400: "invalid_request"})},
+        responses={
+            200: RecipientSerializer,
+            201: RecipientSerializer,
+            **error_responses({400: "invalid_request"}),
+        },
     )
     def put(self, request: Request, external_id: str) -> Response:
         if len(external_id) > MAX_EXTERNAL_ID:
-            raise InvalidRequest(f"An external id has at most {MAX_EXTERNAL_ID} characters.",
-                                 details={"field": "external_id"})
+            raise InvalidRequest(
+                f"An external id has at most {MAX_EXTERNAL_ID} characters.",
+                details={"field": "external_id"},
+            )
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        recipient, created = upsert_recipient(external_id=external_id,
-                                              **serializer.validated_data)
-        return Response(self.get_serializer(recipient).data,
-                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        recipient, created = upsert_recipient(external_id=external_id, **serializer.validated_data)
+        return Response(
+            self.get_serializer(recipient).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 # --- quiet hours ---------------------------------------------------------------------
@@ -74,10 +80,15 @@ class QuietHoursView(generics.GenericAPIView):
 
 
 @extend_schema_view(
-    get=extend_schema(responses={200: QuietHoursSerializer(many=True),
-                                 **error_responses({400: "invalid_request"})}),
-    post=extend_schema(responses={201: QuietHoursSerializer,
-                                  **error_responses({400: "invalid_request"})}),
+    get=extend_schema(
+        responses={
+            200: QuietHoursSerializer(many=True),
+            **error_responses({400: "invalid_request"}),
+        }
+    ),
+    post=extend_schema(
+        responses={201: QuietHoursSerializer, **error_responses({400: "invalid_request"})}
+    ),
 )
 class QuietHoursListView(QuietHoursView, generics.ListCreateAPIView):
     pagination_class = CursorPage
@@ -85,10 +96,13 @@ class QuietHoursListView(QuietHoursView, generics.ListCreateAPIView):
 
 
 @extend_schema_view(
-    get=extend_schema(responses={200: QuietHoursSerializer,
-                                 **error_responses({404: "not_found"})}),
-    patch=extend_schema(responses={200: QuietHoursSerializer, **error_responses(
-        {400: "invalid_request", 404: "not_found"})}),
+    get=extend_schema(responses={200: QuietHoursSerializer, **error_responses({404: "not_found"})}),
+    patch=extend_schema(
+        responses={
+            200: QuietHoursSerializer,
+            **error_responses({400: "invalid_request", 404: "not_found"}),
+        }
+    ),
     delete=extend_schema(responses={204: None, **error_responses({404: "not_found"})}),
 )
 class QuietHoursDetailView(QuietHoursView, generics.RetrieveUpdateDestroyAPIView):

@@ -24,13 +24,17 @@ class RecurringSendSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200)
     template = StrictCharField(max_length=100, help_text="Template code.")
     audience = serializers.JSONField(
-        help_text='{"recipients": ["u-1", ...]}, {"tag": "vip"} or {"all": true}.')
+        help_text='{"recipients": ["u-1", ...]}, {"tag": "vip"} or {"all": true}.'
+    )
     params = serializers.DictField(required=False)
-    channels = serializers.ListField(child=ChannelField(), required=False,
-                                     help_text="Empty: every channel of the template.")
-    crontab = StrictCharField(max_length=320,
-                              help_text='"minute hour day-of-month month day-of-week", e.g. '
-                              '"0 9 * * 1-5" (09:00 on weekdays).')
+    channels = serializers.ListField(
+        child=ChannelField(), required=False, help_text="Empty: every channel of the template."
+    )
+    crontab = StrictCharField(
+        max_length=320,
+        help_text='"minute hour day-of-month month day-of-week", e.g. '
+        '"0 9 * * 1-5" (09:00 on weekdays).',
+    )
     timezone = TimezoneField(required=False, help_text="The crontab's timezone (default UTC).")
     enabled = serializers.BooleanField(required=False)
     next_run_at = serializers.DateTimeField(read_only=True)
@@ -45,17 +49,24 @@ def represent(rs: RecurringSend) -> dict:
     next_run = None
     if rs.enabled:
         next_run = recurring.next_occurrence(recurring._fields(rs), rs.timezone, timezone.now())
-    return {"id": str(rs.pk), **values,
-            "next_run_at": next_run.isoformat() if next_run else None,
-            "last_run_at": rs.last_run_at.isoformat() if rs.last_run_at else None,
-            "periodic_task": str(rs.periodic_task_id) if rs.periodic_task_id else None,
-            "created_at": rs.created_at.isoformat(), "updated_at": rs.updated_at.isoformat()}
+    return {
+        "id": str(rs.pk),
+        **values,
+        "next_run_at": next_run.isoformat() if next_run else None,
+        "last_run_at": rs.last_run_at.isoformat() if rs.last_run_at else None,
+        "periodic_task": str(rs.periodic_task_id) if rs.periodic_task_id else None,
+        "created_at": rs.created_at.isoformat(),
+        "updated_at": rs.updated_at.isoformat(),
+    }
 
 
 def _object(pk: str) -> RecurringSend:
     rid = parse_id(pk)
-    rs = None if rid is None else (RecurringSend.objects.select_related("template")
-                                   .filter(pk=rid).first())
+    rs = (
+        None
+        if rid is None
+        else (RecurringSend.objects.select_related("template").filter(pk=rid).first())
+    )
     if rs is None:
         raise NotFound(f"Recurring send '{pk}' does not exist.", details={"recurring_send": pk})
     return rs
@@ -76,13 +87,19 @@ class RecurringSendListView(APIView):
     def get(self, request: Request) -> Response:
         paginator = CursorPage()
         page = paginator.paginate_queryset(
-            RecurringSend.objects.select_related("template"), request, view=self)
+            RecurringSend.objects.select_related("template"), request, view=self
+        )
         return paginator.get_paginated_response([represent(rs) for rs in page])
 
-    @extend_schema(request=RecurringSendSerializer,
-                   responses={201: RecurringSendSerializer, **error_responses(
-                       {400: "invalid_request", 404: "template_not_found",
-                        409: "template_not_published"})})
+    @extend_schema(
+        request=RecurringSendSerializer,
+        responses={
+            201: RecurringSendSerializer,
+            **error_responses(
+                {400: "invalid_request", 404: "template_not_found", 409: "template_not_published"}
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = RecurringSendSerializer(data=_data(request))
         serializer.is_valid(raise_exception=True)
@@ -98,9 +115,13 @@ class RecurringSendDetailView(APIView):
     def get(self, request: Request, pk: str) -> Response:
         return Response(represent(_object(pk)))
 
-    @extend_schema(request=RecurringSendSerializer,
-                   responses={200: RecurringSendSerializer, **error_responses(
-                       {400: "invalid_request", 404: "not_found"})})
+    @extend_schema(
+        request=RecurringSendSerializer,
+        responses={
+            200: RecurringSendSerializer,
+            **error_responses({400: "invalid_request", 404: "not_found"}),
+        },
+    )
     def patch(self, request: Request, pk: str) -> Response:
         rs = _object(pk)
         serializer = RecurringSendSerializer(data=_data(request), partial=True)
@@ -116,6 +137,7 @@ class RecurringSendDetailView(APIView):
 
 urlpatterns = [
     path("recurring-sends", RecurringSendListView.as_view(), name="recurring-sends"),
-    path("recurring-sends/<str:pk>", RecurringSendDetailView.as_view(),
-         name="recurring-send-detail"),
+    path(
+        "recurring-sends/<str:pk>", RecurringSendDetailView.as_view(), name="recurring-send-detail"
+    ),
 ]

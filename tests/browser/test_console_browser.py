@@ -22,8 +22,15 @@ from tests.console_fixtures import ensure_console_groups
 from tests.servers import wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "console-pw-1"
 
@@ -59,8 +66,7 @@ def page_for(browser, live_server):
     contexts = []
 
     def login(user: User):
-        context = browser.new_context(viewport={"width": 1360, "height": 900},
-                                      locale="en-US")
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US")
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
@@ -90,11 +96,11 @@ def run_dialog_action(page, title: str, submit: str) -> None:
         dialog.get_by_role("button", name=submit).click()
 
 
-def test_operator_journey_from_template_to_dashboard(page_for, live_server, workers,
-                                                     console_groups, settings):
+def test_operator_journey_from_template_to_dashboard(
+    page_for, live_server, workers, console_groups, settings
+):
     settings.MSGCENTER_DASHBOARD_CACHE_SECONDS = 0
-    admin = User.objects.create_superuser("ops", "ops@example.com", PASSWORD,
-                                          first_name="Olga")
+    admin = User.objects.create_superuser("ops", "ops@example.com", PASSWORD, first_name="Olga")
     page = page_for(admin)
 
     # Create a template with an in-app content.
@@ -104,18 +110,25 @@ def test_operator_journey_from_template_to_dashboard(page_for, live_server, work
     page.fill("textarea[name=sample_params]", '{"order_no": "A-42"}')
     page.get_by_role("link", name="Contents").first.click()
     page.select_option("select[name=contents-0-channel]", "inapp")
-    page.fill("input[name=contents-0-subject], textarea[name=contents-0-subject]",
-              "Parcel {{ order_no }}")
-    page.fill("textarea[name=contents-0-body]", "Hello {{ recipient.name }}, parcel "
-                                                "{{ order_no }} is on its way.")
+    page.fill(
+        "input[name=contents-0-subject], textarea[name=contents-0-subject]", "Parcel {{ order_no }}"
+    )
+    page.fill(
+        "textarea[name=contents-0-body]",
+        "Hello {{ recipient.name }}, parcel {{ order_no }} is on its way.",
+    )
     # The live preview renders the unsaved form as it is typed.
     preview = page.locator("#live-preview")
     preview.get_by_text("Hello Olga, parcel A-42 is on its way.").wait_for()
-    page.fill("textarea[name=contents-0-body]", "Hello {{ recipient.name }}, parcel "
-                                                "{{ order_no }} {% if %}")
+    page.fill(
+        "textarea[name=contents-0-body]",
+        "Hello {{ recipient.name }}, parcel {{ order_no }} {% if %}",
+    )
     preview.locator("[data-preview-error]").wait_for()
-    page.fill("textarea[name=contents-0-body]", "Hello {{ recipient.name }}, parcel "
-                                                "{{ order_no }} is on its way.")
+    page.fill(
+        "textarea[name=contents-0-body]",
+        "Hello {{ recipient.name }}, parcel {{ order_no }} is on its way.",
+    )
     preview.get_by_text("Hello Olga, parcel A-42 is on its way.").wait_for()
     with page.expect_navigation():
         page.click("button[name=_continue]")
@@ -134,8 +147,11 @@ def test_operator_journey_from_template_to_dashboard(page_for, live_server, work
     assert f"/tasks_app/messagetask/{task.pk}/" in page.url
 
     # The worker sends it; the task page shows the path taken and the timeline.
-    wait_for(lambda: MessageTask.objects.get(pk=task.pk).state == TaskState.COMPLETED,
-             timeout=30, message="the test message to be sent")
+    wait_for(
+        lambda: MessageTask.objects.get(pk=task.pk).state == TaskState.COMPLETED,
+        timeout=30,
+        message="the test message to be sent",
+    )
     delivery = DeliveryRecord.objects.get(task=task)
     assert delivery.state in (DeliveryState.SENT, DeliveryState.DELIVERED)
     assert delivery.content["body"] == "Hello Olga, parcel A-42 is on its way."
@@ -143,9 +159,11 @@ def test_operator_journey_from_template_to_dashboard(page_for, live_server, work
     diagram = page.locator("svg[data-diagram]")
     assert diagram.locator("g[data-current]").get_attribute("data-state") == "completed"
     taken = diagram.locator("line[data-taken]").evaluate_all(
-        "lines => lines.map(l => l.dataset.edge)")
-    assert taken == ["initialized-tasked", "tasked-pushing", "pushing-completed"] or \
-        sorted(taken) == sorted(["initialized-tasked", "tasked-pushing", "pushing-completed"])
+        "lines => lines.map(l => l.dataset.edge)"
+    )
+    assert taken == ["initialized-tasked", "tasked-pushing", "pushing-completed"] or sorted(
+        taken
+    ) == sorted(["initialized-tasked", "tasked-pushing", "pushing-completed"])
     events = page.locator("[data-timeline] li[data-event]")
     assert events.count() == 3
     assert events.nth(2).get_attribute("data-event") == "completed"
@@ -155,25 +173,30 @@ def test_operator_journey_from_template_to_dashboard(page_for, live_server, work
     call_command("seed_deliveries", 3000, "--days", "1", "--seed", "5")
     rollup.refresh()
     page.goto(live_server.url + reverse("admin:index") + "?period=24h")
-    page.wait_for_function("document.querySelectorAll('canvas.chart').length === 3 && "
-                           "[...document.querySelectorAll('canvas.chart')]"
-                           ".every(c => Chart.getChart(c))")
+    page.wait_for_function(
+        "document.querySelectorAll('canvas.chart').length === 3 && "
+        "[...document.querySelectorAll('canvas.chart')]"
+        ".every(c => Chart.getChart(c))"
+    )
     sums = page.evaluate("""[...document.querySelectorAll('canvas.chart')].map(c => {
         const chart = Chart.getChart(c);
         return {type: chart.config.type, datasets: chart.data.datasets.length,
                 total: chart.data.datasets.flatMap(d => d.data).reduce((a, b) => a + b, 0)};
     })""")
     assert all(s["type"] == "bar" and s["datasets"] >= 1 and s["total"] > 0 for s in sums), sums
-    over_time = page.evaluate("Chart.getChart(document.querySelector("
-                              "'[data-chart=over-time] canvas')).data.datasets[0].label")
+    over_time = page.evaluate(
+        "Chart.getChart(document.querySelector("
+        "'[data-chart=over-time] canvas')).data.datasets[0].label"
+    )
     assert over_time == "dingtalk"  # datasets are the channels, in order
     assert page.locator("[data-kpi=total]").inner_text() == str(DeliveryRecord.objects.count())
     shot(page, "dashboard")
 
     # A failed delivery shows every attempt with its error.
     failed = DeliveryRecord.objects.filter(state=DeliveryState.FAILED).first()
-    page.goto(live_server.url + reverse("admin:channels_app_deliveryrecord_change",
-                                        args=[failed.pk]))
+    page.goto(
+        live_server.url + reverse("admin:channels_app_deliveryrecord_change", args=[failed.pk])
+    )
     attempts = page.locator("[data-attempts] tr[data-attempt]")
     assert attempts.count() == 2
     assert failed.error in attempts.nth(1).inner_text()
@@ -182,8 +205,7 @@ def test_operator_journey_from_template_to_dashboard(page_for, live_server, work
     page.goto(live_server.url + reverse("admin:index") + "?period=24h")
 
     # Switch to Simplified Chinese from the user menu.
-    page.locator("form:has(input[name=language][value=zh-hans]) button").dispatch_event(
-        "click")
+    page.locator("form:has(input[name=language][value=zh-hans]) button").dispatch_event("click")
     page.wait_for_load_state()
     page.get_by_text("各渠道投递量").wait_for()
     assert page.locator("html").get_attribute("lang") == "zh-hans"
@@ -201,13 +223,15 @@ def test_viewer_sees_no_edit_buttons(page_for, live_server, console_groups):
     factories.recipients(1)
     from tasks_app.services import send_message
 
-    task, _ = send_message(client=None, template=template.code, recipients=["u-1001"],
-                           params={"order_no": "V1"})
+    task, _ = send_message(
+        client=None, template=template.code, recipients=["u-1001"], params={"order_no": "V1"}
+    )
     viewer = User.objects.create_user("vera", "vera@example.com", PASSWORD, is_staff=True)
     viewer.groups.add(Group.objects.get(name="Viewer"))
     page = page_for(viewer)
-    page.goto(live_server.url + reverse("admin:templates_app_messagetemplate_change",
-                                        args=[template.pk]))
+    page.goto(
+        live_server.url + reverse("admin:templates_app_messagetemplate_change", args=[template.pk])
+    )
     page.get_by_text("Order {{ order_no }} shipped").first.wait_for(state="attached")
     for label in ("Publish", "Archive", "Send a test to me"):
         assert page.get_by_role("link", name=label).count() == 0

@@ -23,25 +23,56 @@ def create(api, body: dict) -> dict:
 
 
 def smtp_body(server=None, **config) -> dict:
-    config = {"host": "127.0.0.1", "port": server.port if server else free_port(),
-              "username": "mc", "password": SMTP_PASSWORD,
-              "from_email": "noreply@msgcenter.test", **config}
-    return {"channel": "email", "provider": "smtp", "name": "mail",
-            "config": {k: v for k, v in config.items() if v is not None}}
+    config = {
+        "host": "127.0.0.1",
+        "port": server.port if server else free_port(),
+        "username": "mc",
+        "password": SMTP_PASSWORD,
+        "from_email": "noreply@msgcenter.test",
+        **config,
+    }
+    return {
+        "channel": "email",
+        "provider": "smtp",
+        "name": "mail",
+        "config": {k: v for k, v in config.items() if v is not None},
+    }
 
 
-WEBHOOK = {"channel": "webhook", "provider": "webhook", "name": "ops hook",
-           "config": {"url": "http://127.0.0.1:9/hook", "secret": HOOK_SECRET, "timeout": 2},
-           "weight": 3, "rate_limit_per_sec": 20, "enabled": True}
+WEBHOOK = {
+    "channel": "webhook",
+    "provider": "webhook",
+    "name": "ops hook",
+    "config": {"url": "http://127.0.0.1:9/hook", "secret": HOOK_SECRET, "timeout": 2},
+    "weight": 3,
+    "rate_limit_per_sec": 20,
+    "enabled": True,
+}
 
 
 def test_create_answers_the_account_with_secrets_masked(api):
     body = create(api, WEBHOOK)
     assert isinstance(body["id"], str)
-    assert {k: body[k] for k in ("channel", "provider", "name", "weight", "rate_limit_per_sec",
-                                 "enabled", "sandbox")} == {
-        "channel": "webhook", "provider": "webhook", "name": "ops hook", "weight": 3,
-        "rate_limit_per_sec": 20.0, "enabled": True, "sandbox": False}
+    assert {
+        k: body[k]
+        for k in (
+            "channel",
+            "provider",
+            "name",
+            "weight",
+            "rate_limit_per_sec",
+            "enabled",
+            "sandbox",
+        )
+    } == {
+        "channel": "webhook",
+        "provider": "webhook",
+        "name": "ops hook",
+        "weight": 3,
+        "rate_limit_per_sec": 20.0,
+        "enabled": True,
+        "sandbox": False,
+    }
     assert body["config"] == {"url": "http://127.0.0.1:9/hook", "secret": MASK, "timeout": 2}
     assert ChannelAccount.objects.get(pk=body["id"]).config["secret"] == HOOK_SECRET
 
@@ -50,10 +81,18 @@ def test_secrets_never_appear_in_any_response(api, smtp_server):
     responses = []
     smtp = create(api, smtp_body(smtp_server))
     hook = create(api, WEBHOOK)
-    robot = create(api, {"channel": "dingtalk", "provider": "dingtalk_robot", "name": "robot",
-                         "config": {"webhook_url": "https://oapi.dingtalk.com/robot/send"
-                                                   f"?access_token={ROBOT_TOKEN}",
-                                    "secret": ROBOT_SECRET}})
+    robot = create(
+        api,
+        {
+            "channel": "dingtalk",
+            "provider": "dingtalk_robot",
+            "name": "robot",
+            "config": {
+                "webhook_url": f"https://oapi.dingtalk.com/robot/send?access_token={ROBOT_TOKEN}",
+                "secret": ROBOT_SECRET,
+            },
+        },
+    )
     for account in (smtp, hook, robot):
         url = f"/api/v1/channel-accounts/{account['id']}"
         responses += [
@@ -62,8 +101,10 @@ def test_secrets_never_appear_in_any_response(api, smtp_server):
             api.patch(url, {"config": {**account["config"]}}, format="json"),
             api.post(f"{url}/test"),
         ]
-    responses += [api.get("/api/v1/channel-accounts"),
-                  api.get("/api/v1/channel-accounts?channel=dingtalk")]
+    responses += [
+        api.get("/api/v1/channel-accounts"),
+        api.get("/api/v1/channel-accounts?channel=dingtalk"),
+    ]
     assert all(r.status_code == 200 for r in responses), [r.content for r in responses]
     for response in responses:
         text = response.content.decode()
@@ -77,12 +118,15 @@ def test_patch_keeps_secrets_sent_back_masked_or_left_out(api):
     body = create(api, WEBHOOK)
     url = f"/api/v1/channel-accounts/{body['id']}"
 
-    masked = api.patch(url, {"config": {"url": "http://127.0.0.1:9/new", "secret": MASK}},
-                       format="json")
+    masked = api.patch(
+        url, {"config": {"url": "http://127.0.0.1:9/new", "secret": MASK}}, format="json"
+    )
     assert masked.status_code == 200
     assert masked.json()["config"] == {"url": "http://127.0.0.1:9/new", "secret": MASK}
     assert ChannelAccount.objects.get(pk=body["id"]).config == {
-        "url": "http://127.0.0.1:9/new", "secret": HOOK_SECRET}
+        "url": "http://127.0.0.1:9/new",
+        "secret": HOOK_SECRET,
+    }
 
     left_out = api.patch(url, {"config": {"url": "http://127.0.0.1:9/other"}}, format="json")
     assert left_out.status_code == 200
@@ -95,36 +139,41 @@ def test_patch_keeps_secrets_sent_back_masked_or_left_out(api):
 def test_patch_can_replace_or_remove_a_secret(api):
     body = create(api, WEBHOOK)
     url = f"/api/v1/channel-accounts/{body['id']}"
-    api.patch(url, {"config": {"url": "http://127.0.0.1:9/h", "secret": "new-one"}},
-              format="json")
+    api.patch(url, {"config": {"url": "http://127.0.0.1:9/h", "secret": "new-one"}}, format="json")
     assert ChannelAccount.objects.get(pk=body["id"]).config["secret"] == "new-one"
-    removed = api.patch(url, {"config": {"url": "http://127.0.0.1:9/h", "secret": None}},
-                        format="json")
+    removed = api.patch(
+        url, {"config": {"url": "http://127.0.0.1:9/h", "secret": None}}, format="json"
+    )
     assert removed.json()["config"] == {"url": "http://127.0.0.1:9/h"}
     assert "secret" not in ChannelAccount.objects.get(pk=body["id"]).config
 
 
 def test_the_mask_is_not_a_secret(api):
-    response = api.post("/api/v1/channel-accounts",
-                        {**WEBHOOK, "config": {"url": "http://127.0.0.1:9/", "secret": MASK}},
-                        format="json")
+    response = api.post(
+        "/api/v1/channel-accounts",
+        {**WEBHOOK, "config": {"url": "http://127.0.0.1:9/", "secret": MASK}},
+        format="json",
+    )
     assert_error(response, 400, "invalid_request")
     assert not ChannelAccount.objects.exists()
 
 
-@pytest.mark.parametrize("overrides,where", [
-    ({"channel": "pigeon"}, "channel"),
-    ({"provider": "carrier_pigeon"}, "provider"),
-    ({"provider": "smtp"}, "provider"),  # an email provider on the webhook channel
-    ({"provider": 7}, "provider"),
-    ({"config": {"secret": "x"}}, "config"),  # url is required
-    ({"config": ["url"]}, "config"),
-    ({"name": ""}, "name"),
-    ({"weight": 0}, "weight"),
-    ({"weight": "heavy"}, "weight"),
-    ({"rate_limit_per_sec": 0}, "rate_limit_per_sec"),
-    ({"enabled": "perhaps"}, "enabled"),
-])
+@pytest.mark.parametrize(
+    "overrides,where",
+    [
+        ({"channel": "pigeon"}, "channel"),
+        ({"provider": "carrier_pigeon"}, "provider"),
+        ({"provider": "smtp"}, "provider"),  # an email provider on the webhook channel
+        ({"provider": 7}, "provider"),
+        ({"config": {"secret": "x"}}, "config"),  # url is required
+        ({"config": ["url"]}, "config"),
+        ({"name": ""}, "name"),
+        ({"weight": 0}, "weight"),
+        ({"weight": "heavy"}, "weight"),
+        ({"rate_limit_per_sec": 0}, "rate_limit_per_sec"),
+        ({"enabled": "perhaps"}, "enabled"),
+    ],
+)
 def test_bad_accounts_are_invalid_requests(api, overrides, where):
     response = api.post("/api/v1/channel-accounts", {**WEBHOOK, **overrides}, format="json")
     error = assert_error(response, 400, "invalid_request")
@@ -133,8 +182,9 @@ def test_bad_accounts_are_invalid_requests(api, overrides, where):
 
 
 def test_missing_config_key_is_named(api):
-    response = api.post("/api/v1/channel-accounts",
-                        {**WEBHOOK, "config": {"secret": "x"}}, format="json")
+    response = api.post(
+        "/api/v1/channel-accounts", {**WEBHOOK, "config": {"secret": "x"}}, format="json"
+    )
     error = assert_error(response, 400, "invalid_request")
     assert error["details"] == {"fields": {"config": {"url": "This key is required."}}}
 
@@ -148,8 +198,7 @@ def test_patch_is_validated_against_the_resulting_account(api):
     body = create(api, WEBHOOK)
     url = f"/api/v1/channel-accounts/{body['id']}"
     assert_error(api.patch(url, {"provider": "smtp"}, format="json"), 400, "invalid_request")
-    assert_error(api.patch(url, {"config": {"timeout": 3}}, format="json"), 400,
-                 "invalid_request")
+    assert_error(api.patch(url, {"config": {"timeout": 3}}, format="json"), 400, "invalid_request")
     assert ChannelAccount.objects.get(pk=body["id"]).provider == "webhook"
 
 
@@ -178,8 +227,7 @@ def test_connection_test_against_a_real_smtp_server(api, smtp_server):
     body = create(api, smtp_body(smtp_server, username=None, password=None))
     response = api.post(f"/api/v1/channel-accounts/{body['id']}/test")
     assert response.status_code == 200
-    assert response.json() == {"ok": True,
-                               "detail": f"connected to 127.0.0.1:{smtp_server.port}"}
+    assert response.json() == {"ok": True, "detail": f"connected to 127.0.0.1:{smtp_server.port}"}
     assert smtp_server.messages == []  # a check, not a send
 
 
@@ -194,17 +242,27 @@ def test_connection_test_reports_a_failure_without_failing(api):
 
 def test_needs_the_manage_scope(api_send_only):
     assert_error(api_send_only.get("/api/v1/channel-accounts"), 403, "forbidden")
-    assert_error(api_send_only.post("/api/v1/channel-accounts", WEBHOOK, format="json"), 403,
-                 "forbidden")
+    assert_error(
+        api_send_only.post("/api/v1/channel-accounts", WEBHOOK, format="json"), 403, "forbidden"
+    )
 
 
 def test_a_last_error_that_echoes_a_secret_is_scrubbed(api):
-    body = create(api, {"channel": "dingtalk", "provider": "dingtalk_robot", "name": "robot",
-                        "config": {"webhook_url": "https://oapi.dingtalk.com/robot/send"
-                                                  f"?access_token={ROBOT_TOKEN}"}})
+    body = create(
+        api,
+        {
+            "channel": "dingtalk",
+            "provider": "dingtalk_robot",
+            "name": "robot",
+            "config": {
+                "webhook_url": f"https://oapi.dingtalk.com/robot/send?access_token={ROBOT_TOKEN}"
+            },
+        },
+    )
     ChannelAccount.objects.filter(pk=body["id"]).update(
         last_error=f"connection error calling https://oapi.dingtalk.com/robot/send"
-                   f"?access_token={ROBOT_TOKEN}")
+        f"?access_token={ROBOT_TOKEN}"
+    )
     shown = api.get(f"/api/v1/channel-accounts/{body['id']}").json()
     # The robot's whole webhook URL is a secret (it carries the token).
     assert shown["last_error"] == "connection error calling ********"

@@ -8,17 +8,37 @@ from channels_app.channels.email import SMTPProvider, mime_bytes
 
 
 def test_fast_and_django_paths_both_deliver_intact_mail(smtp_server):
-    provider = SMTPProvider({"host": smtp_server.host, "port": smtp_server.port,
-                             "from_email": "消息中心 <noreply@msgcenter.test>"})
+    provider = SMTPProvider(
+        {
+            "host": smtp_server.host,
+            "port": smtp_server.port,
+            "from_email": "消息中心 <noreply@msgcenter.test>",
+        }
+    )
     messages = [
-        OutboundMessage(delivery_id=1, address="li@example.com", subject="订单 A123 已发货",
-                        body="你好 Li\n.\nline two", body_html="<p>订单 <b>A123</b></p>",
-                        headers={"List-Unsubscribe": "<http://x.test/u/abc>"}),
-        OutboundMessage(delivery_id=2, address="hans@bücher.example", subject="Plain",
-                        body="Text only"),
+        OutboundMessage(
+            delivery_id=1,
+            address="li@example.com",
+            subject="订单 A123 已发货",
+            body="你好 Li\n.\nline two",
+            body_html="<p>订单 <b>A123</b></p>",
+            headers={"List-Unsubscribe": "<http://x.test/u/abc>"},
+        ),
+        OutboundMessage(
+            delivery_id=2, address="hans@bücher.example", subject="Plain", body="Text only"
+        ),
     ]
-    assert mime_bytes(from_email="a@b.test", to=messages[1].address, subject="s", body="b",
-                      body_html="", headers={}) is None  # IDNA: Django's path
+    assert (
+        mime_bytes(
+            from_email="a@b.test",
+            to=messages[1].address,
+            subject="s",
+            body="b",
+            body_html="",
+            headers={},
+        )
+        is None
+    )  # IDNA: Django's path
 
     results = provider.send_batch(messages)
 

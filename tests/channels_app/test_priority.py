@@ -13,12 +13,15 @@ def test_high_priority_overtakes_queued_normal_chunks():
         simple = conn.SimpleQueue(queue)
         simple.clear()
         for i in range(3):
-            send_chunk_task.apply_async(args=["email", [i]], queue=queue, connection=conn,
-                                        priority=PRIORITIES["normal"])
-        send_chunk_task.apply_async(args=["email", [99]], queue=queue, connection=conn,
-                                    priority=PRIORITIES["high"])
-        send_chunk_task.apply_async(args=["email", [50]], queue=queue, connection=conn,
-                                    priority=PRIORITIES["low"])
+            send_chunk_task.apply_async(
+                args=["email", [i]], queue=queue, connection=conn, priority=PRIORITIES["normal"]
+            )
+        send_chunk_task.apply_async(
+            args=["email", [99]], queue=queue, connection=conn, priority=PRIORITIES["high"]
+        )
+        send_chunk_task.apply_async(
+            args=["email", [50]], queue=queue, connection=conn, priority=PRIORITIES["low"]
+        )
         order = []
         for _ in range(5):
             message = simple.get(timeout=2)

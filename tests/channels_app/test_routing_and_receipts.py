@@ -25,8 +25,14 @@ pytestmark = pytest.mark.django_db
 
 
 def create_and_plan(template="order_shipped", recipients=("u-1001",), channels=None, **kw):
-    task, _ = send_message(client=None, template=template, recipients=list(recipients),
-                           params={"order_no": "A1"}, channels=channels, **kw)
+    task, _ = send_message(
+        client=None,
+        template=template,
+        recipients=list(recipients),
+        params={"order_no": "A1"},
+        channels=channels,
+        **kw,
+    )
     task.start()
     task.save()
     plan_deliveries(task)
@@ -34,8 +40,11 @@ def create_and_plan(template="order_shipped", recipients=("u-1001",), channels=N
 
 
 def send_all(task, channel):
-    ids = list(DeliveryRecord.objects.filter(task=task, channel=channel, state="queued")
-               .values_list("id", flat=True))
+    ids = list(
+        DeliveryRecord.objects.filter(task=task, channel=channel, state="queued").values_list(
+            "id", flat=True
+        )
+    )
     return send_chunk(channel, ids)
 
 
@@ -101,7 +110,8 @@ def test_circuit_breaker_opens_and_closes(two_servers):
     assert len(bad.requests) == calls  # paused: the good account is tried first
     # Cool-down over and the provider recovered: the account is used again and resets.
     ChannelAccount.objects.filter(pk=acc_bad.pk).update(
-        paused_until=timezone.now() - timedelta(seconds=1))
+        paused_until=timezone.now() - timedelta(seconds=1)
+    )
     bad.default = Reply(200, {"ok": True})
     send_all(create_and_plan(channels=["webhook"]), "webhook")
     acc_bad.refresh_from_db()
@@ -116,8 +126,12 @@ def test_pinned_account_is_used(two_servers):
     factories.webhook_account(a, name="other", weight=100)
     from templates_app.services import create_template, publish_template
 
-    t = create_template(code="alert", name="Alert", category="alert", contents=[
-        {"channel": "webhook", "subject": "CPU", "body": "high", "account_id": acc_b.pk}])
+    t = create_template(
+        code="alert",
+        name="Alert",
+        category="alert",
+        contents=[{"channel": "webhook", "subject": "CPU", "body": "high", "account_id": acc_b.pk}],
+    )
     publish_template(template=t)
     for _ in range(3):
         task = create_and_plan(template="alert")
@@ -149,9 +163,15 @@ def test_fallback_channel_on_permanent_failure(http_server):
     factories.webhook_account(http_server)
     from templates_app.services import create_template, publish_template
 
-    t = create_template(code="fb", name="Fallback", params_schema={}, contents=[
-        {"channel": "webhook", "subject": "S", "body": "B", "fallback_channel": "inapp"},
-        {"channel": "inapp", "subject": "S", "body": "B"}])
+    t = create_template(
+        code="fb",
+        name="Fallback",
+        params_schema={},
+        contents=[
+            {"channel": "webhook", "subject": "S", "body": "B", "fallback_channel": "inapp"},
+            {"channel": "inapp", "subject": "S", "body": "B"},
+        ],
+    )
     publish_template(template=t)
     task = create_and_plan(template="fb", channels=["webhook"])
     send_all(task, "webhook")
@@ -174,21 +194,28 @@ def test_fallback_for_person_channel(http_server, smtp_server):
     factories.smtp_account(smtp_server)
     from templates_app.services import create_template, publish_template
 
-    t = create_template(code="fb2", name="Fallback", params_schema={}, contents=[
-        {"channel": "email", "subject": "S", "body": "B", "fallback_channel": "inapp"},
-        {"channel": "inapp", "subject": "S", "body": "B"}])
+    t = create_template(
+        code="fb2",
+        name="Fallback",
+        params_schema={},
+        contents=[
+            {"channel": "email", "subject": "S", "body": "B", "fallback_channel": "inapp"},
+            {"channel": "inapp", "subject": "S", "body": "B"},
+        ],
+    )
     publish_template(template=t)
     task = create_and_plan(template="fb2", recipients=["u-1001", "u-1002"], channels=["email"])
     send_all(task, "email")
-    assert dict(DeliveryRecord.objects.filter(task=task, channel="email")
-                .values_list("address", "state")) == {"user1@example.com": "failed",
-                                                      "user2@example.com": "sent"}
+    assert dict(
+        DeliveryRecord.objects.filter(task=task, channel="email").values_list("address", "state")
+    ) == {"user1@example.com": "failed", "user2@example.com": "sent"}
     fb = DeliveryRecord.objects.get(task=task, kind="fallback")
     assert fb.channel == "inapp" and fb.recipient.external_id == "u-1001"
     assert fb.parent.address == "user1@example.com"
 
 
 # --- callbacks -------------------------------------------------------------------------
+
 
 def test_email_callback_marks_delivered_and_bounced(api, smtp_server):
     factories.published_template(channels=("email",))
@@ -198,10 +225,15 @@ def test_email_callback_marks_delivered_and_bounced(api, smtp_server):
     send_all(task, "email")
     d1, d2 = DeliveryRecord.objects.filter(task=task).order_by("id")
     url = f"/api/v1/callbacks/{account.pk}?token=tok"
-    events = [{"event_type": "delivered", "message_id": d1.provider_message_id},
-              {"event_type": "bounced", "message_id": d2.provider_message_id,
-               "description": "550 no such user"},
-              {"event_type": "delivered", "message_id": "<unknown@x>"}]
+    events = [
+        {"event_type": "delivered", "message_id": d1.provider_message_id},
+        {
+            "event_type": "bounced",
+            "message_id": d2.provider_message_id,
+            "description": "550 no such user",
+        },
+        {"event_type": "delivered", "message_id": "<unknown@x>"},
+    ]
     r = api.generic("POST", url, json.dumps(events), content_type="application/json")
     assert r.status_code == 200, r.content
     assert r.json() == {"received": 3, "matched": 2, "unknown": ["<unknown@x>"]}
@@ -220,16 +252,22 @@ def test_callback_with_bad_token_changes_nothing(anon, smtp_server):
     send_all(task, "email")
     d = DeliveryRecord.objects.get(task=task)
     body = json.dumps({"event_type": "delivered", "message_id": d.provider_message_id})
-    r = anon.generic("POST", f"/api/v1/callbacks/{account.pk}?token=wrong", body,
-                     content_type="application/json")
+    r = anon.generic(
+        "POST", f"/api/v1/callbacks/{account.pk}?token=wrong", body, content_type="application/json"
+    )
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
     d.refresh_from_db()
     assert d.state == "sent" and not Interaction.objects.exists()
-    r = anon.generic("POST", "/api/v1/callbacks/999999?token=tok", body,
-                     content_type="application/json")
+    r = anon.generic(
+        "POST", "/api/v1/callbacks/999999?token=tok", body, content_type="application/json"
+    )
     assert r.status_code == 404
-    r = anon.generic("POST", f"/api/v1/callbacks/{account.pk}?token=tok", "{oops",
-                     content_type="application/json")
+    r = anon.generic(
+        "POST",
+        f"/api/v1/callbacks/{account.pk}?token=tok",
+        "{oops",
+        content_type="application/json",
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
 
 
@@ -242,12 +280,17 @@ def test_twilio_callback_signature(anon):
     factories.published_template(channels=("sms",), schema={})
     factories.recipients(1)
     account = ChannelAccount.objects.create(
-        channel="sms", provider="twilio_sms", name="twilio",
-        config={"account_sid": "AC123", "auth_token": "twtoken", "from_number": "+15550001111"})
-    task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                           channels=["sms"])
+        channel="sms",
+        provider="twilio_sms",
+        name="twilio",
+        config={"account_sid": "AC123", "auth_token": "twtoken", "from_number": "+15550001111"},
+    )
+    task, _ = send_message(
+        client=None, template="order_shipped", recipients=["u-1001"], channels=["sms"]
+    )
     DeliveryRecord.objects.filter(task=task).update(
-        state="sent", provider_message_id="SM0001", account=account)
+        state="sent", provider_message_id="SM0001", account=account
+    )
     url = f"http://testserver/api/v1/callbacks/{account.pk}"
     params = {"MessageSid": "SM0001", "MessageStatus": "delivered", "AccountSid": "AC123"}
     r = anon.post(url, params, HTTP_X_TWILIO_SIGNATURE="bogus")
@@ -261,15 +304,26 @@ def test_twilio_callback_signature(anon):
 
 # --- clicks ----------------------------------------------------------------------------
 
+
 def test_click_tracking_wraps_links_and_redirects(client, smtp_server):
     from templates_app.services import create_template, publish_template
 
     factories.recipients(1)
     factories.smtp_account(smtp_server)
-    t = create_template(code="promo", name="Promo", params_schema={}, contents=[
-        {"channel": "email", "subject": "Sale", "body": "See https://shop.example.com/sale now",
-         "body_html": '<a href="https://shop.example.com/sale?x=1">Sale</a>',
-         "extra": {"track_clicks": True}}])
+    t = create_template(
+        code="promo",
+        name="Promo",
+        params_schema={},
+        contents=[
+            {
+                "channel": "email",
+                "subject": "Sale",
+                "body": "See https://shop.example.com/sale now",
+                "body_html": '<a href="https://shop.example.com/sale?x=1">Sale</a>',
+                "extra": {"track_clicks": True},
+            }
+        ],
+    )
     publish_template(template=t)
     task = create_and_plan(template="promo", channels=["email"])
     send_all(task, "email")
@@ -277,7 +331,7 @@ def test_click_tracking_wraps_links_and_redirects(client, smtp_server):
     html, text = mail.part("text/html"), mail.part("text/plain")
     assert "shop.example.com" not in html and "/t/" in html
     link = html.split('href="')[1].split('"')[0]
-    path = link[link.index("/t/"):]
+    path = link[link.index("/t/") :]
     r = client.get(path)
     assert r.status_code == 302 and r["Location"] == "https://shop.example.com/sale?x=1"
     d = DeliveryRecord.objects.get(task=task)
@@ -287,30 +341,40 @@ def test_click_tracking_wraps_links_and_redirects(client, smtp_server):
     assert client.get(path[:-3] + "xyz").status_code == 404
 
 
-@pytest.mark.parametrize("provider,config,body,ack", [
-    ("aliyun_sms", {"access_key_id": "k", "access_key_secret": "s", "sign_name": "Shop"},
-     [{"biz_id": "BIZ1", "success": True, "err_code": "DELIVERED", "phone_number": "1"}],
-     b'"code"'),
-    ("tencent_sms", {"secret_id": "k", "secret_key": "s", "sdk_app_id": "1400000000",
-                     "sign_name": "Shop"},
-     [{"sid": "BIZ1", "report_status": "SUCCESS", "mobile": "1"}], b'"result"'),
-])
+@pytest.mark.parametrize(
+    "provider,config,body,ack",
+    [
+        (
+            "aliyun_sms",
+            {"access_key_id": "k", "access_key_secret": "s", "sign_name": "Shop"},
+            [{"biz_id": "BIZ1", "success": True, "err_code": "DELIVERED", "phone_number": "1"}],
+            b'"code"',
+        ),
+        (
+            "tencent_sms",
+            {"secret_id": "k", "secret_key": "s", "sdk_app_id": "1400000000", "sign_name": "Shop"},
+            [{"sid": "BIZ1", "report_status": "SUCCESS", "mobile": "1"}],
+            b'"result"',
+        ),
+    ],
+)
 def test_sms_receipts_through_the_endpoint(anon, provider, config, body, ack):
     factories.published_template(channels=("sms",), schema={})
     factories.recipients(1)
-    account = ChannelAccount.objects.create(channel="sms", provider=provider, name=provider,
-                                            config={**config, "callback_token": "cb"})
-    task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                           channels=["sms"])
-    DeliveryRecord.objects.filter(task=task).update(state="sent", provider_message_id="BIZ1",
-                                                    account=account)
+    account = ChannelAccount.objects.create(
+        channel="sms", provider=provider, name=provider, config={**config, "callback_token": "cb"}
+    )
+    task, _ = send_message(
+        client=None, template="order_shipped", recipients=["u-1001"], channels=["sms"]
+    )
+    DeliveryRecord.objects.filter(task=task).update(
+        state="sent", provider_message_id="BIZ1", account=account
+    )
     url = f"/api/v1/callbacks/{account.pk}"
-    r = anon.generic("POST", url + "?token=nope", json.dumps(body),
-                     content_type="application/json")
+    r = anon.generic("POST", url + "?token=nope", json.dumps(body), content_type="application/json")
     assert r.status_code == 401
     assert DeliveryRecord.objects.get(task=task).state == "sent"
-    r = anon.generic("POST", url + "?token=cb", json.dumps(body),
-                     content_type="application/json")
+    r = anon.generic("POST", url + "?token=cb", json.dumps(body), content_type="application/json")
     assert r.status_code == 200 and ack in r.content
     assert DeliveryRecord.objects.get(task=task).state == "delivered"
     assert Interaction.objects.filter(kind="delivered").count() == 1

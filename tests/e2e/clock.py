@@ -31,8 +31,9 @@ def main() -> None:
         raise SystemExit("usage: python -m tests.e2e.clock <shift file> -m <module> [args]")
     module, args = sys.argv[3], sys.argv[4:]
     applied = _read(path)
-    coordinates = time_machine.travel(datetime.now(UTC) + timedelta(seconds=applied),
-                                      tick=True).start()
+    coordinates = time_machine.travel(
+        datetime.now(UTC) + timedelta(seconds=applied), tick=True
+    ).start()
 
     def follow() -> None:
         nonlocal applied

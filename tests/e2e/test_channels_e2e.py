@@ -19,8 +19,15 @@ def test_rate_limit_holds_across_two_worker_processes(workers, api, http_server)
     factories.webhook_account(http_server, rate_limit_per_sec=4)
     ids = []
     for i in range(16):
-        r = api.post("/api/v1/messages", {"template": "order_shipped", "recipients": ["u-1001"],
-                                          "params": {"order_no": f"R{i}"}}, format="json")
+        r = api.post(
+            "/api/v1/messages",
+            {
+                "template": "order_shipped",
+                "recipients": ["u-1001"],
+                "params": {"order_no": f"R{i}"},
+            },
+            format="json",
+        )
         ids.append(r.json()["id"])
     for task_id in ids:
         assert wait_task(task_id, timeout=60).state == "completed"
@@ -40,17 +47,33 @@ def test_fallback_channel_with_workers(workers, api, http_server):
     http_server.default = Reply(404, {"error": "no such hook"})
     factories.recipients(2)
     factories.webhook_account(http_server)
-    t = create_template(code="ops_alert", name="Ops alert", category="alert", params_schema={},
-                        contents=[{"channel": "webhook", "subject": "Disk full", "body": "db-1",
-                                   "fallback_channel": "inapp"},
-                                  {"channel": "inapp", "subject": "Disk full", "body": "db-1"}])
+    t = create_template(
+        code="ops_alert",
+        name="Ops alert",
+        category="alert",
+        params_schema={},
+        contents=[
+            {
+                "channel": "webhook",
+                "subject": "Disk full",
+                "body": "db-1",
+                "fallback_channel": "inapp",
+            },
+            {"channel": "inapp", "subject": "Disk full", "body": "db-1"},
+        ],
+    )
     publish_template(template=t)
-    r = api.post("/api/v1/messages", {"template": "ops_alert", "recipients": ["u-1001", "u-1002"],
-                                      "channels": ["webhook"]}, format="json")
+    r = api.post(
+        "/api/v1/messages",
+        {"template": "ops_alert", "recipients": ["u-1001", "u-1002"], "channels": ["webhook"]},
+        format="json",
+    )
     task = wait_task(r.json()["id"])
     assert task.state == "completed"
     rows = DeliveryRecord.objects.filter(task=task)
     assert sorted(rows.values_list("channel", "kind", "state")) == [
-        ("inapp", "fallback", "delivered"), ("inapp", "fallback", "delivered"),
-        ("webhook", "primary", "failed")]
+        ("inapp", "fallback", "delivered"),
+        ("inapp", "fallback", "delivered"),
+        ("webhook", "primary", "failed"),
+    ]
     wait_for(lambda: api.get("/api/v1/inbox/u-1002").json()["unread"] == 1)

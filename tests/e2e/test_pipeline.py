@@ -21,15 +21,20 @@ def task_state(task_id) -> str:
 
 
 def wait_task(task_id, states=("completed", "failed", "cancelled"), timeout=30) -> MessageTask:
-    wait_for(lambda: task_state(task_id) in states, timeout=timeout,
-             message=f"task {task_id} to reach {states}")
+    wait_for(
+        lambda: task_state(task_id) in states,
+        timeout=timeout,
+        message=f"task {task_id} to reach {states}",
+    )
     return MessageTask.objects.get(pk=task_id)
 
 
 def verify_signature(secret: str, req) -> bool:
     ts = req.headers["X-Msgcenter-Timestamp"]
-    expected = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + req.body,
-                                    hashlib.sha256).hexdigest()
+    expected = (
+        "sha256="
+        + hmac.new(secret.encode(), ts.encode() + b"." + req.body, hashlib.sha256).hexdigest()
+    )
     return hmac.compare_digest(expected, req.headers["X-Msgcenter-Signature"])
 
 
@@ -39,13 +44,20 @@ def test_three_recipients_over_inapp_email_webhook(workers, api, smtp_server, ht
     factories.smtp_account(smtp_server)
     factories.webhook_account(http_server, secret="topsecret")
 
-    response = api.post("/api/v1/messages", {
-        "template": "order_shipped",
-        "recipients": ["u-1001", "u-1002",
-                       {"external_id": "u-1003", "params": {"order_no": "B7"}}],
-        "params": {"order_no": "A123"},
-        "channels": ["inapp", "email", "webhook"],
-    }, format="json")
+    response = api.post(
+        "/api/v1/messages",
+        {
+            "template": "order_shipped",
+            "recipients": [
+                "u-1001",
+                "u-1002",
+                {"external_id": "u-1003", "params": {"order_no": "B7"}},
+            ],
+            "params": {"order_no": "A123"},
+            "channels": ["inapp", "email", "webhook"],
+        },
+        format="json",
+    )
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["recipients"] == 3 and body["deliveries"] == 7  # 3 inapp + 3 email + 1 webhook
@@ -53,8 +65,9 @@ def test_three_recipients_over_inapp_email_webhook(workers, api, smtp_server, ht
     task = wait_task(body["id"])
     assert task.state == "completed"
     states = sorted(DeliveryRecord.objects.filter(task=task).values_list("channel", "state"))
-    assert states == sorted([("inapp", "delivered")] * 3 + [("email", "sent")] * 3
-                            + [("webhook", "sent")])
+    assert states == sorted(
+        [("inapp", "delivered")] * 3 + [("email", "sent")] * 3 + [("webhook", "sent")]
+    )
 
     # Exactly the expected mails, each rendered with its recipient's own params.
     wait_for(lambda: len(smtp_server.messages) >= 3)
@@ -86,7 +99,10 @@ def test_three_recipients_over_inapp_email_webhook(workers, api, smtp_server, ht
     assert detail["state"] == "completed"
     assert detail["counts"]["delivered"] == 3 and detail["counts"]["sent"] == 4
     assert [(e["from"], e["to"]) for e in detail["events"]] == [
-        ("initialized", "tasked"), ("tasked", "pushing"), ("pushing", "completed")]
+        ("initialized", "tasked"),
+        ("tasked", "pushing"),
+        ("pushing", "completed"),
+    ]
 
 
 def test_webhook_500_then_200_is_retried_and_sent_once(workers, api, http_server):
@@ -95,8 +111,11 @@ def test_webhook_500_then_200_is_retried_and_sent_once(workers, api, http_server
     factories.webhook_account(http_server)
     http_server.queue(Reply(500, {"error": "boom"}))
 
-    response = api.post("/api/v1/messages", {"template": "order_shipped", "recipients": ["u-1001"],
-                                             "params": {"order_no": "A1"}}, format="json")
+    response = api.post(
+        "/api/v1/messages",
+        {"template": "order_shipped", "recipients": ["u-1001"], "params": {"order_no": "A1"}},
+        format="json",
+    )
     task = wait_task(response.json()["id"])
     assert task.state == "completed"
     d = DeliveryRecord.objects.get(task=task)
@@ -112,8 +131,11 @@ def test_webhook_400_fails_permanently_and_task_fails(workers, api, http_server)
     factories.webhook_account(http_server)
     http_server.default = Reply(400, {"error": "bad payload"})
 
-    response = api.post("/api/v1/messages", {"template": "order_shipped", "recipients": ["u-1001"],
-                                             "params": {"order_no": "A1"}}, format="json")
+    response = api.post(
+        "/api/v1/messages",
+        {"template": "order_shipped", "recipients": ["u-1001"], "params": {"order_no": "A1"}},
+        format="json",
+    )
     task = wait_task(response.json()["id"])
     assert task.state == "failed"
     d = DeliveryRecord.objects.get(task=task)
@@ -124,8 +146,7 @@ def test_webhook_400_fails_permanently_and_task_fails(workers, api, http_server)
     assert deliveries["results"][0]["error"] == d.error
 
 
-def test_same_chunk_enqueued_many_times_to_two_workers_sends_each_mail_once(
-        workers, smtp_server):
+def test_same_chunk_enqueued_many_times_to_two_workers_sends_each_mail_once(workers, smtp_server):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -138,10 +159,13 @@ def test_same_chunk_enqueued_many_times_to_two_workers_sends_each_mail_once(
     people = factories.recipients(40)
     factories.smtp_account(smtp_server)
     # Scheduled far ahead so that no worker plans it; the test plans it itself.
-    task, _ = send_message(client=None, template="order_shipped",
-                           recipients=[p.external_id for p in people],
-                           params={"order_no": "R1"},
-                           send_at=timezone.now() + timedelta(days=1))
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=[p.external_id for p in people],
+        params={"order_no": "R1"},
+        send_at=timezone.now() + timedelta(days=1),
+    )
     task.release(by="test")
     task.save(update_fields=["state"])
     plan_deliveries(task)  # enqueues the chunk once, on commit
@@ -158,4 +182,5 @@ def test_same_chunk_enqueued_many_times_to_two_workers_sends_each_mail_once(
     rcpts = smtp_server.recipients()
     assert len(rcpts) == 40 and len(set(rcpts)) == 40
     assert set(DeliveryRecord.objects.filter(task=task).values_list("state", "attempts")) == {
-        ("sent", 1)}
+        ("sent", 1)
+    }

@@ -42,12 +42,31 @@ class Beat:
     def start(self, name: str, shifted: bool = False) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = open(LOG_DIR / f"beat-{name}.log", "ab")
-        runner = [sys.executable, "-m", "tests.e2e.clock", str(self.shift_file)] if shifted \
+        runner = (
+            [sys.executable, "-m", "tests.e2e.clock", str(self.shift_file)]
+            if shifted
             else [sys.executable]
-        self.procs.append(subprocess.Popen(
-            [*runner, "-m", "celery", "-A", "msgcenter", "beat", "-l", "info",
-             "--max-interval", "1"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        )
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    *runner,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "msgcenter",
+                    "beat",
+                    "-l",
+                    "info",
+                    "--max-interval",
+                    "1",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
 
     def shift(self, seconds: float) -> None:
         self.shift_file.write_text(repr(seconds))
@@ -71,21 +90,32 @@ def beat(workers, tmp_path):
 
 
 def wait_task(task_id, timeout: float = 30) -> MessageTask:
-    wait_for(lambda: MessageTask.objects.get(pk=task_id).state in ("completed", "failed"),
-             timeout=timeout, message=f"task {task_id} to finish")
+    wait_for(
+        lambda: MessageTask.objects.get(pk=task_id).state in ("completed", "failed"),
+        timeout=timeout,
+        message=f"task {task_id} to finish",
+    )
     return MessageTask.objects.get(pk=task_id)
 
 
 def test_send_at_five_seconds_ahead_is_delivered_after_it_and_not_before(
-        workers, beat, api, smtp_server):
+    workers, beat, api, smtp_server
+):
     factories.published_template(channels=("inapp", "email"))
     factories.recipients(2)
     factories.smtp_account(smtp_server)
     beat.start("send-at")
     send_at = datetime.now(UTC) + timedelta(seconds=5)
-    r = api.post("/api/v1/messages", {
-        "template": "order_shipped", "recipients": ["u-1001", "u-1002"],
-        "params": {"order_no": "AT5"}, "send_at": send_at.isoformat()}, format="json")
+    r = api.post(
+        "/api/v1/messages",
+        {
+            "template": "order_shipped",
+            "recipients": ["u-1001", "u-1002"],
+            "params": {"order_no": "AT5"},
+            "send_at": send_at.isoformat(),
+        },
+        format="json",
+    )
     assert r.status_code == 202 and r.json()["state"] == "scheduled"
     task_id = r.json()["id"]
 
@@ -99,7 +129,11 @@ def test_send_at_five_seconds_ahead_is_delivered_after_it_and_not_before(
     assert task.state == "completed"
     rows = DeliveryRecord.objects.filter(task=task)
     assert sorted(rows.values_list("channel", "state")) == [
-        ("email", "sent"), ("email", "sent"), ("inapp", "delivered"), ("inapp", "delivered")]
+        ("email", "sent"),
+        ("email", "sent"),
+        ("inapp", "delivered"),
+        ("inapp", "delivered"),
+    ]
     for d in rows:
         assert send_at <= d.sent_at <= send_at + timedelta(seconds=4), (d.sent_at, send_at)
     assert arrived - send_at < timedelta(seconds=6)
@@ -112,15 +146,19 @@ def test_tag_audience_is_fanned_out_by_a_worker_and_sent(workers, api):
     factories.published_template(channels=("inapp",))
     for i in range(30):
         upsert_recipient(external_id=f"t-{i}", tags=["vip"] if i % 3 == 0 else ["other"])
-    r = api.post("/api/v1/messages", {"template": "order_shipped", "recipients": {"tag": "vip"},
-                                      "params": {"order_no": "TAG"}}, format="json")
+    r = api.post(
+        "/api/v1/messages",
+        {"template": "order_shipped", "recipients": {"tag": "vip"}, "params": {"order_no": "TAG"}},
+        format="json",
+    )
     assert r.status_code == 202 and r.json()["state"] == "tasked"
     task = wait_task(r.json()["id"])
     assert task.state == "completed" and task.recipient_count == 10
     rows = DeliveryRecord.objects.filter(task=task)
     assert rows.count() == 10 and set(rows.values_list("state", flat=True)) == {"delivered"}
-    assert all(int(x.split("-")[1]) % 3 == 0
-               for x in rows.values_list("recipient__external_id", flat=True))
+    assert all(
+        int(x.split("-")[1]) % 3 == 0 for x in rows.values_list("recipient__external_id", flat=True)
+    )
 
 
 def _seconds_to_next_minute(clock: datetime) -> float:
@@ -134,8 +172,14 @@ def test_recurring_send_every_minute_makes_one_task_per_run(workers, beat):
     factories.published_template(channels=("inapp",), dedup_window_seconds=0)
     factories.recipients(1)
     rs = recurring.create_recurring_send(
-        name="every minute", template="order_shipped", audience={"recipients": ["u-1001"]},
-        params={"order_no": "EVERY"}, channels=["inapp"], crontab="* * * * *", timezone="UTC")
+        name="every minute",
+        template="order_shipped",
+        audience={"recipients": ["u-1001"]},
+        params={"order_no": "EVERY"},
+        channels=["inapp"],
+        crontab="* * * * *",
+        timezone="UTC",
+    )
 
     # Beat's clock: 4 s before the next minute, so the first run comes right after start.
     shift = _seconds_to_next_minute(datetime.now(UTC)) - 4
@@ -144,8 +188,11 @@ def test_recurring_send_every_minute_makes_one_task_per_run(workers, beat):
     beat.start("two", shifted=True)  # a second beat (a restart overlapping, a misconfig)
 
     def runs() -> list[MessageTask]:
-        return list(MessageTask.objects.filter(idempotency_key__startswith=f"recurring-{rs.pk}-")
-                    .order_by("created_at"))
+        return list(
+            MessageTask.objects.filter(idempotency_key__startswith=f"recurring-{rs.pk}-").order_by(
+                "created_at"
+            )
+        )
 
     wait_for(lambda: len(runs()) == 1, timeout=20, message="the first run")
     first = wait_task(runs()[0].pk)
@@ -157,13 +204,13 @@ def test_recurring_send_every_minute_makes_one_task_per_run(workers, beat):
     time.sleep(1.5)  # both beats fired each run: any duplicate would show up by now
     tasks = runs()
     assert len(tasks) == 2
-    minutes = [datetime.strptime(t.idempotency_key.rsplit("-", 1)[1], "%Y%m%dT%H%M")
-               for t in tasks]
+    minutes = [datetime.strptime(t.idempotency_key.rsplit("-", 1)[1], "%Y%m%dT%H%M") for t in tasks]
     assert minutes[1] - minutes[0] == timedelta(minutes=1)
     for task in (first, second):
         assert task.state == "completed" and task.created_by == "recurring:every minute"
-        assert list(DeliveryRecord.objects.filter(task=task).values_list("state", flat=True)) \
-            == ["delivered"]
+        assert list(DeliveryRecord.objects.filter(task=task).values_list("state", flat=True)) == [
+            "delivered"
+        ]
     rs.refresh_from_db()
     assert rs.last_run_at.replace(tzinfo=None) == minutes[1]
 
@@ -174,8 +221,10 @@ class _GatedHandler(_SMTPHandler):
     accepted mails count."""
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        if self.server.gate_closed.is_set() and len(self.server.messages) >= \
-                self.server.accept_before_gate:
+        if (
+            self.server.gate_closed.is_set()
+            and len(self.server.messages) >= self.server.accept_before_gate
+        ):
             self.server.holding.set()
             while self.server.gate_closed.is_set():
                 await asyncio.sleep(0.02)
@@ -210,22 +259,32 @@ def _worker_running(task_name: str) -> str | None:
 
 
 def test_worker_killed_mid_chunk_sweep_finishes_and_each_mail_arrives_once(
-        workers, api, gated_smtp, settings):
+    workers, api, gated_smtp, settings
+):
     factories.published_template(channels=("email",))
     factories.recipients(6)
     factories.smtp_account(gated_smtp)
     # Two mails of the chunk go out, the worker dies while the third is in flight.
     gated_smtp.accept_before_gate = 2
     gated_smtp.gate_closed.set()
-    r = api.post("/api/v1/messages", {
-        "template": "order_shipped", "recipients": [f"u-{1000 + i}" for i in range(1, 7)],
-        "params": {"order_no": "K1"}}, format="json")
+    r = api.post(
+        "/api/v1/messages",
+        {
+            "template": "order_shipped",
+            "recipients": [f"u-{1000 + i}" for i in range(1, 7)],
+            "params": {"order_no": "K1"},
+        },
+        format="json",
+    )
     task_id = r.json()["id"]
     assert gated_smtp.holding.wait(timeout=20), "no mail reached the SMTP server"
     rows = DeliveryRecord.objects.filter(task_id=task_id)
     assert set(rows.values_list("state", flat=True)) == {"sending"}  # the chunk is claimed
-    victim = wait_for(lambda: _worker_running("channels.send_chunk"), timeout=10,
-                      message="the worker sending the chunk")
+    victim = wait_for(
+        lambda: _worker_running("channels.send_chunk"),
+        timeout=10,
+        message="the worker sending the chunk",
+    )
     workers.kill(victim)  # SIGKILL, pool children included, mid-chunk
     gated_smtp.gate_closed.clear()
     time.sleep(0.5)

@@ -24,13 +24,20 @@ def crowd(db):
     factories.published_template(channels=("inapp", "email", "webhook"))
     for i in range(1, 8):
         tags = ["vip"] if i % 2 else ["regular"]
-        upsert_recipient(external_id=f"a-{i}", name=f"A {i}", email=f"a{i}@example.com",
-                         tags=tags)
+        upsert_recipient(external_id=f"a-{i}", name=f"A {i}", email=f"a{i}@example.com", tags=tags)
 
 
 def post(api, recipients, **extra):
-    return api.post("/api/v1/messages", {"template": "order_shipped", "recipients": recipients,
-                                         "params": {"order_no": "V1"}, **extra}, format="json")
+    return api.post(
+        "/api/v1/messages",
+        {
+            "template": "order_shipped",
+            "recipients": recipients,
+            "params": {"order_no": "V1"},
+            **extra,
+        },
+        format="json",
+    )
 
 
 def test_tag_audience_is_fanned_out_in_chunks_and_stays_tasked_until_done(api, crowd):
@@ -49,8 +56,9 @@ def test_tag_audience_is_fanned_out_in_chunks_and_stays_tasked_until_done(api, c
     result = audiences.fan_out(task_id, chunk=2)
     assert result["recipients"] == 4
     rows = DeliveryRecord.objects.filter(task_id=task_id)
-    assert sorted(rows.filter(channel="inapp").values_list("recipient__external_id", flat=True)) \
-        == ["a-1", "a-3", "a-5", "a-7"]
+    assert sorted(
+        rows.filter(channel="inapp").values_list("recipient__external_id", flat=True)
+    ) == ["a-1", "a-3", "a-5", "a-7"]
     group = rows.get(channel="webhook")  # one post for the group, mentioning the audience
     assert [m["external_id"] for m in group.mentions] == ["a-1", "a-3", "a-5", "a-7"]
     task = MessageTask.objects.get(pk=task_id)
@@ -60,8 +68,10 @@ def test_tag_audience_is_fanned_out_in_chunks_and_stays_tasked_until_done(api, c
 
     pipeline.plan_task(task_id)  # enqueued on commit of the last chunk
     # In-app rows are stored, so delivered, by planning; the webhook post waits queued.
-    assert set(rows.values_list("channel", "state")) == {("inapp", "delivered"),
-                                                         ("webhook", "queued")}
+    assert set(rows.values_list("channel", "state")) == {
+        ("inapp", "delivered"),
+        ("webhook", "queued"),
+    }
     assert MessageTask.objects.get(pk=task_id).state == "pushing"
 
 
@@ -74,11 +84,15 @@ def test_all_audience_with_send_at_is_scheduled_after_fan_out(api, crowd):
     task = MessageTask.objects.get(pk=task_id)
     assert task.state == "scheduled" and task.recipient_count == 7
     assert [(e.from_state, e.to_state) for e in task.events.all()] == [
-        ("initialized", "tasked"), ("tasked", "scheduled")]
+        ("initialized", "tasked"),
+        ("tasked", "scheduled"),
+    ]
 
 
-@pytest.mark.parametrize("audience", [{"tag": ""}, {"tag": 3}, {"all": False}, {"everyone": True},
-                                      {"tag": "vip", "all": True}])
+@pytest.mark.parametrize(
+    "audience",
+    [{"tag": ""}, {"tag": 3}, {"all": False}, {"everyone": True}, {"tag": "vip", "all": True}],
+)
 def test_bad_audiences_are_400(api, crowd, audience):
     r = post(api, audience)
     assert r.status_code == 400
@@ -86,8 +100,11 @@ def test_bad_audiences_are_400(api, crowd, audience):
 
 
 def test_audience_params_are_checked_before_accepting(api, crowd):
-    r = api.post("/api/v1/messages", {"template": "order_shipped", "recipients": {"all": True}},
-                 format="json")
+    r = api.post(
+        "/api/v1/messages",
+        {"template": "order_shipped", "recipients": {"all": True}},
+        format="json",
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_params"
 
 
@@ -109,14 +126,19 @@ def test_large_audience_is_streamed_by_keyset_pages(api, db):
             "INSERT INTO tasks_app_recipient (external_id, name, email, phone, locale, timezone,"
             " addresses, tags, created_at, updated_at) SELECT 'm-' || g, '', '', '', '', '',"
             " '{}'::jsonb, CASE WHEN g %% 4 = 0 THEN '[\"vip\"]' ELSE '[]' END::jsonb, now(),"
-            " now() FROM generate_series(1, %s) g", [n])
+            " now() FROM generate_series(1, %s) g",
+            [n],
+        )
     task_id = post(api, {"tag": "vip"}).json()["id"]
     with CaptureQueriesContext(connection) as queries:
         result = audiences.fan_out(task_id, chunk=chunk)
     assert result["recipients"] == n // 4
     assert DeliveryRecord.objects.filter(task_id=task_id).count() == n // 4
-    reads = [q["sql"] for q in queries.captured_queries
-             if q["sql"].startswith('SELECT "tasks_app_recipient"')]
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "tasks_app_recipient"')
+    ]
     assert len(reads) == -(-(n // 4) // chunk) + (1 if (n // 4) % chunk == 0 else 0)
     for sql in reads:
         assert f"LIMIT {chunk}" in sql and '"tasks_app_recipient"."id" >' in sql

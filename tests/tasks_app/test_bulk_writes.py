@@ -20,21 +20,49 @@ def template(db):
 def test_large_audience_rows_match_the_small_path(template):
     n = COPY_THRESHOLD + 10
     Recipient.objects.bulk_create(
-        [Recipient(external_id=f"big-{i}", name=f"Big {i}",
-                   email=f"big{i}@x.test" if i % 2 else "") for i in range(n)])
-    big, _ = send_message(client=None, template="order_shipped",
-                          recipients=[f"big-{i}" for i in range(n)], params={"order_no": "1"})
-    small, _ = send_message(client=None, template="order_shipped",
-                            recipients=["big-1", "big-2"], params={"order_no": "1"})
+        [
+            Recipient(
+                external_id=f"big-{i}", name=f"Big {i}", email=f"big{i}@x.test" if i % 2 else ""
+            )
+            for i in range(n)
+        ]
+    )
+    big, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=[f"big-{i}" for i in range(n)],
+        params={"order_no": "1"},
+    )
+    small, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["big-1", "big-2"],
+        params={"order_no": "1"},
+    )
 
-    fields = ("channel", "kind", "state", "reason", "address", "attempts", "mentions",
-              "content", "attempt_log", "provider", "error", "account_id", "not_before")
+    fields = (
+        "channel",
+        "kind",
+        "state",
+        "reason",
+        "address",
+        "attempts",
+        "mentions",
+        "content",
+        "attempt_log",
+        "provider",
+        "error",
+        "account_id",
+        "not_before",
+    )
 
     def rows(task, external_ids):
-        return {(d.recipient.external_id, d.channel): tuple(getattr(d, f) for f in fields)
-                for d in DeliveryRecord.objects.filter(task=task,
-                                                       recipient__external_id__in=external_ids)
-                .select_related("recipient")}
+        return {
+            (d.recipient.external_id, d.channel): tuple(getattr(d, f) for f in fields)
+            for d in DeliveryRecord.objects.filter(
+                task=task, recipient__external_id__in=external_ids
+            ).select_related("recipient")
+        }
 
     assert DeliveryRecord.objects.filter(task=big).count() == 2 * n
     # Rows written by COPY equal those of bulk_create for the same recipients.
@@ -46,29 +74,37 @@ def test_large_audience_rows_match_the_small_path(template):
 
 def test_transition_rows_moves_only_rows_in_a_source_state(template):
     factories.recipients(3)
-    task, _ = send_message(client=None, template="order_shipped",
-                           recipients=["u-1001", "u-1002", "u-1003"], params={"order_no": "1"},
-                           channels=["inapp"])
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["u-1001", "u-1002", "u-1003"],
+        params={"order_no": "1"},
+        channels=["inapp"],
+    )
     rows = list(DeliveryRecord.objects.filter(task=task).order_by("id"))
     DeliveryRecord.objects.filter(pk=rows[2].pk).update(state="skipped", reason="cancelled")
     for i, row in enumerate(rows):
         row.error = f"note {i}"
         row.attempt_log = [{"n": i}]
 
-    moved = transition_rows(rows, ["error", "attempt_log"], DeliveryRecord.enqueue,
-                            DeliveryRecord.claim, attempts=1)
+    moved = transition_rows(
+        rows, ["error", "attempt_log"], DeliveryRecord.enqueue, DeliveryRecord.claim, attempts=1
+    )
 
     assert moved == 2
     after = list(DeliveryRecord.objects.filter(task=task).order_by("id"))
     assert [(d.state, d.error, d.attempt_log, d.attempts) for d in after] == [
-        ("sending", "note 0", [{"n": 0}], 1), ("sending", "note 1", [{"n": 1}], 1),
-        ("skipped", "", [], 0)]
+        ("sending", "note 0", [{"n": 0}], 1),
+        ("sending", "note 1", [{"n": 1}], 1),
+        ("skipped", "", [], 0),
+    ]
 
 
 def test_transition_rows_refuses_a_chain_the_lifecycle_does_not_allow(template):
     with pytest.raises(ValueError):
-        transition_rows([DeliveryRecord(pk=1)], [], DeliveryRecord.enqueue,
-                        DeliveryRecord.mark_sent)
+        transition_rows(
+            [DeliveryRecord(pk=1)], [], DeliveryRecord.enqueue, DeliveryRecord.mark_sent
+        )
 
 
 def test_finish_tasks_if_done_settles_many_tasks_at_once(template):
@@ -78,8 +114,13 @@ def test_finish_tasks_if_done_settles_many_tasks_at_once(template):
     factories.recipients(1)
     tasks = []
     for _ in range(4):
-        task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001"],
-                               params={"order_no": "1"}, channels=["inapp"])
+        task, _ = send_message(
+            client=None,
+            template="order_shipped",
+            recipients=["u-1001"],
+            params={"order_no": "1"},
+            channels=["inapp"],
+        )
         tasks.append(task)
     for task in tasks[:3]:
         task.start(by="test")

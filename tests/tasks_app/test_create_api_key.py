@@ -28,11 +28,20 @@ def bearer(key: str) -> APIClient:
 def test_manage_py_prints_the_key_alone_on_the_last_line(transactional_db):
     """Run the real command line against the test database."""
     db = settings.DATABASES["default"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "TEST_DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEST_DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "create_api_key", "billing", "--scopes", "send"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     key = result.stdout.rstrip("\n").splitlines()[-1]
     assert key == key.strip() and " " not in key and len(key) > 30
 

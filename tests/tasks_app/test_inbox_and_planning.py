@@ -18,8 +18,13 @@ def deliver_inapp(n_messages: int = 3, who: str = "u-1001") -> list[int]:
     """Create and fully deliver `n_messages` in-app messages to `who`, in-process."""
     ids = []
     for i in range(n_messages):
-        task, _ = send_message(client=None, template="order_shipped", recipients=[who],
-                               params={"order_no": f"N{i}"}, channels=["inapp"])
+        task, _ = send_message(
+            client=None,
+            template="order_shipped",
+            recipients=[who],
+            params={"order_no": f"N{i}"},
+            channels=["inapp"],
+        )
         task.start()
         task.save()
         plan_deliveries(task)
@@ -40,7 +45,10 @@ def test_inbox_lists_newest_first_with_unread_count(api, setup):
     body = api.get("/api/v1/inbox/u-1001").json()
     assert body["unread"] == 3
     assert [m["subject"] for m in body["results"]] == [
-        "Order N2 shipped", "Order N1 shipped", "Order N0 shipped"]
+        "Order N2 shipped",
+        "Order N1 shipped",
+        "Order N0 shipped",
+    ]
     assert set(body["results"][0]) >= {"id", "task", "subject", "body", "created_at", "read_at"}
     assert api.get("/api/v1/inbox/u-1002").json() == {"unread": 0, "results": [], "next": None}
 
@@ -75,8 +83,13 @@ def test_inbox_errors(api, setup):
 
 
 def test_claim_is_exclusive(setup):
-    task, _ = send_message(client=None, template="order_shipped", recipients=["u-1001", "u-1002"],
-                           params={"order_no": "1"}, channels=["email"])
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["u-1001", "u-1002"],
+        params={"order_no": "1"},
+        channels=["email"],
+    )
     task.start()
     task.save()
     plan_deliveries(task)
@@ -92,15 +105,23 @@ def test_task_completes_exactly_once(setup):
     assert task.state == "completed"
     assert finish_task_if_done(task.pk) is None
     assert list(task.events.values_list("to_state", flat=True)) == [
-        "tasked", "pushing", "completed"]
+        "tasked",
+        "pushing",
+        "completed",
+    ]
 
 
 def test_task_with_only_no_address_fails(setup):
     from tasks_app.models import Recipient
 
     Recipient.objects.create(external_id="bare")
-    task, _ = send_message(client=None, template="order_shipped", recipients=["bare"],
-                           params={"order_no": "1"}, channels=["email"])
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["bare"],
+        params={"order_no": "1"},
+        channels=["email"],
+    )
     task.start()
     task.save()
     finish_task_if_done(task.pk)
@@ -111,8 +132,12 @@ def test_task_with_only_no_address_fails(setup):
 def test_render_error_fails_the_delivery_permanently(setup):
     from templates_app.services import create_template, publish_template
 
-    t = create_template(code="loose", name="Loose", params_schema={},
-                        contents=[{"channel": "inapp", "subject": "{{ missing }}", "body": "x"}])
+    t = create_template(
+        code="loose",
+        name="Loose",
+        params_schema={},
+        contents=[{"channel": "inapp", "subject": "{{ missing }}", "body": "x"}],
+    )
     publish_template(template=t)
     task, _ = send_message(client=None, template="loose", recipients=["u-1001"])
     task.start()
@@ -130,11 +155,16 @@ def test_planning_is_batched(setup, django_assert_max_num_queries, settings):
     from tasks_app.models import Recipient
 
     settings.MSGCENTER = {**settings.MSGCENTER, "PLAN_BATCH_SIZE": 500}
-    Recipient.objects.bulk_create([Recipient(external_id=f"bulk-{i}", email=f"b{i}@x.test")
-                                   for i in range(2000)])
-    task, _ = send_message(client=None, template="order_shipped",
-                           recipients=[f"bulk-{i}" for i in range(2000)],
-                           params={"order_no": "1"}, channels=["inapp", "email"])
+    Recipient.objects.bulk_create(
+        [Recipient(external_id=f"bulk-{i}", email=f"b{i}@x.test") for i in range(2000)]
+    )
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=[f"bulk-{i}" for i in range(2000)],
+        params={"order_no": "1"},
+        channels=["inapp", "email"],
+    )
     task.start()
     task.save()
     # 8 batches of 500: a bounded number of queries each, independent of the row count.
@@ -142,7 +172,8 @@ def test_planning_is_batched(setup, django_assert_max_num_queries, settings):
     with django_assert_max_num_queries(100):
         counts = plan_deliveries(task)
     assert counts == {"delivered": 2000, "queued": 2000}
-    ids = list(DeliveryRecord.objects.filter(task=task, channel="email")
-               .values_list("id", flat=True)[:200])
+    ids = list(
+        DeliveryRecord.objects.filter(task=task, channel="email").values_list("id", flat=True)[:200]
+    )
     with django_assert_max_num_queries(4):  # savepoint, SELECT ... SKIP LOCKED, UPDATE
         assert sorted(claim(ids)) == sorted(ids)

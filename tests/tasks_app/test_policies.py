@@ -31,19 +31,28 @@ def no_default_quiet(settings):
 
 @pytest.fixture
 def people(db):
-    shanghai, _ = upsert_recipient(external_id="sh", name="Shanghai", email="sh@example.com",
-                                   timezone="Asia/Shanghai")
-    london, _ = upsert_recipient(external_id="ld", name="London", email="ld@example.com",
-                                 timezone="Europe/London")
+    shanghai, _ = upsert_recipient(
+        external_id="sh", name="Shanghai", email="sh@example.com", timezone="Asia/Shanghai"
+    )
+    london, _ = upsert_recipient(
+        external_id="ld", name="London", email="ld@example.com", timezone="Europe/London"
+    )
     return shanghai, london
 
 
-def message(template: str, recipients, order_no: str = "A1", channels=("email",),
-            **kw) -> MessageTask:
+def message(
+    template: str, recipients, order_no: str = "A1", channels=("email",), **kw
+) -> MessageTask:
     """A message on a channel that queues for a sender (in-app deliveries are stored,
     so delivered, by planning itself)."""
-    task, _ = send_message(client=None, template=template, recipients=list(recipients),
-                           params={"order_no": order_no}, channels=list(channels), **kw)
+    task, _ = send_message(
+        client=None,
+        template=template,
+        recipients=list(recipients),
+        params={"order_no": order_no},
+        channels=list(channels),
+        **kw,
+    )
     return task
 
 
@@ -61,8 +70,10 @@ def send_queued() -> None:
 
 
 def outcome(task: MessageTask) -> dict[str, tuple[str, str]]:
-    return {f"{d.recipient.external_id}/{d.channel}": (d.state, d.reason)
-            for d in DeliveryRecord.objects.filter(task=task).select_related("recipient")}
+    return {
+        f"{d.recipient.external_id}/{d.channel}": (d.state, d.reason)
+        for d in DeliveryRecord.objects.filter(task=task).select_related("recipient")
+    }
 
 
 def one(task: MessageTask) -> DeliveryRecord:
@@ -70,6 +81,7 @@ def one(task: MessageTask) -> DeliveryRecord:
 
 
 # --- opt-outs ------------------------------------------------------------------------
+
 
 def test_opt_outs_by_category_and_channel_and_verification_ignores_them(people):
     factories.published_template("news", channels=("inapp", "email"), category="notification")
@@ -80,8 +92,11 @@ def test_opt_outs_by_category_and_channel_and_verification_ignores_them(people):
     task = message("news", ["sh", "ld"], channels=("inapp", "email"))
     plan(task)
     assert outcome(task) == {
-        "sh/inapp": ("delivered", ""), "sh/email": ("skipped", "opted_out"),
-        "ld/inapp": ("skipped", "opted_out"), "ld/email": ("skipped", "opted_out")}
+        "sh/inapp": ("delivered", ""),
+        "sh/email": ("skipped", "opted_out"),
+        "ld/inapp": ("skipped", "opted_out"),
+        "ld/email": ("skipped", "opted_out"),
+    }
     otp = message("otp", ["sh", "ld"], channels=("inapp", "email"))
     plan(otp)
     assert {s for s, _ in outcome(otp).values()} == {"queued", "delivered"}
@@ -89,10 +104,12 @@ def test_opt_outs_by_category_and_channel_and_verification_ignores_them(people):
 
 # --- quiet hours ------------------------------------------------------------------------
 
+
 def test_quiet_hours_defer_per_recipient_timezone_then_release_at_window_end(people):
     factories.published_template("promo", channels=("email",), category="marketing")
-    QuietHours.objects.create(name="night", start=time(22), end=time(8),
-                              categories=["marketing"], action="defer")
+    QuietHours.objects.create(
+        name="night", start=time(22), end=time(8), categories=["marketing"], action="defer"
+    )
     night_in_shanghai = utc(2026, 5, 10, 14, 30)  # 22:30 Shanghai, 15:30 London
     with time_machine.travel(night_in_shanghai, tick=False):
         task = message("promo", ["sh", "ld"])
@@ -114,8 +131,9 @@ def test_quiet_hours_defer_per_recipient_timezone_then_release_at_window_end(peo
 
 def test_quiet_hours_drop_skips_and_the_task_still_completes(people):
     factories.published_template("promo", channels=("email",), category="marketing")
-    QuietHours.objects.create(name="night", start=time(22), end=time(8),
-                              categories=["marketing"], action="drop")
+    QuietHours.objects.create(
+        name="night", start=time(22), end=time(8), categories=["marketing"], action="drop"
+    )
     with time_machine.travel(utc(2026, 5, 10, 14, 30), tick=False):
         task = message("promo", ["sh"])
         plan(task)
@@ -144,8 +162,9 @@ def test_alert_bypasses_quiet_hours_unless_named(people):
         task = message("ops", ["sh"], order_no="X1")
         plan(task)
         assert one(task).state == "queued"
-        QuietHours.objects.create(name="alerts too", start=time(22), end=time(8),
-                                  categories=["alert"])
+        QuietHours.objects.create(
+            name="alerts too", start=time(22), end=time(8), categories=["alert"]
+        )
         task = message("ops", ["sh"], order_no="X2")
         plan(task)
         assert one(task).state == "deferred"
@@ -167,9 +186,11 @@ def test_release_runs_the_policies_again(people):
 
 # --- dedup -------------------------------------------------------------------------------
 
+
 def test_dedup_window_counts_only_sends_that_went_out(people, no_default_quiet):
-    factories.published_template("news", channels=("email",), category="notification",
-                                 dedup_window_seconds=600)
+    factories.published_template(
+        "news", channels=("email",), category="notification", dedup_window_seconds=600
+    )
     start = utc(2026, 5, 10, 3, 0)
     with time_machine.travel(start, tick=False):
         first = message("news", ["sh"])
@@ -221,8 +242,12 @@ def test_failed_send_does_not_count_for_dedup(people, no_default_quiet, smtp_ser
 def test_dedup_ignores_the_per_delivery_unsubscribe_link(people, no_default_quiet):
     from templates_app.services import create_template, publish_template
 
-    t = create_template(code="digest", name="Digest", category="notification", contents=[
-        {"channel": "email", "subject": "Digest", "body": "Stop: {{ unsubscribe_url }}"}])
+    t = create_template(
+        code="digest",
+        name="Digest",
+        category="notification",
+        contents=[{"channel": "email", "subject": "Digest", "body": "Stop: {{ unsubscribe_url }}"}],
+    )
     publish_template(template=t)
     first = message("digest", ["sh"])
     plan(first)
@@ -234,6 +259,7 @@ def test_dedup_ignores_the_per_delivery_unsubscribe_link(people, no_default_quie
 
 
 # --- frequency caps ---------------------------------------------------------------------
+
 
 def test_category_cap_resets_at_the_recipients_midnight(people, no_default_quiet):
     factories.published_template("promo", channels=("email",), category="marketing")
@@ -277,10 +303,8 @@ def test_cap_counts_within_one_batch_and_only_real_sends(people, no_default_quie
 
 
 def test_template_cap_overrides_the_category_cap(people, no_default_quiet):
-    factories.published_template("flash", channels=("email",), category="marketing",
-                                 daily_cap=1)
-    factories.published_template("news", channels=("email",), category="notification",
-                                 daily_cap=2)
+    factories.published_template("flash", channels=("email",), category="marketing", daily_cap=1)
+    factories.published_template("news", channels=("email",), category="notification", daily_cap=2)
     with time_machine.travel(utc(2026, 5, 10, 2, 0), tick=False):
         first = message("flash", ["sh"], order_no="F1")
         plan(first)

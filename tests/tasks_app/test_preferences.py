@@ -26,9 +26,17 @@ def people(db):
 def test_get_and_replace_opt_outs(api, people):
     url = "/api/v1/recipients/u-1001/preferences"
     assert api.get(url).json() == {"recipient": "u-1001", "opt_outs": []}
-    r = api.put(url, {"opt_outs": [{"category": "marketing"}, {"channel": "sms"},
-                                   {"category": "notification", "channel": "email"}]},
-                format="json")
+    r = api.put(
+        url,
+        {
+            "opt_outs": [
+                {"category": "marketing"},
+                {"channel": "sms"},
+                {"category": "notification", "channel": "email"},
+            ]
+        },
+        format="json",
+    )
     assert r.status_code == 200, r.json()
     got = [(o["category"], o["channel"]) for o in r.json()["opt_outs"]]
     assert got == [("", "sms"), ("marketing", ""), ("notification", "email")]
@@ -39,13 +47,16 @@ def test_get_and_replace_opt_outs(api, people):
     assert api.put(url, {"opt_outs": []}, format="json").json()["opt_outs"] == []
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"opt_outs": [{"category": "spam"}]}, "category"),
-    ({"opt_outs": [{"channel": "pigeon"}]}, "channel"),
-    ({"opt_outs": [{"category": "verification"}]}, "category"),
-    ({"opt_outs": "marketing"}, "opt_outs"),
-    ({}, "opt_outs"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"opt_outs": [{"category": "spam"}]}, "category"),
+        ({"opt_outs": [{"channel": "pigeon"}]}, "channel"),
+        ({"opt_outs": [{"category": "verification"}]}, "category"),
+        ({"opt_outs": "marketing"}, "opt_outs"),
+        ({}, "opt_outs"),
+    ],
+)
 def test_bad_preferences_are_400(api, people, body, field):
     r = api.put("/api/v1/recipients/u-1001/preferences", body, format="json")
     assert r.status_code == 400
@@ -59,8 +70,13 @@ def test_preferences_of_unknown_recipient_404_and_need_a_key(api, anon, people):
 
 
 def send_email(template: str, to: str = "u-1001", order_no: str = "E1") -> DeliveryRecord:
-    task, _ = send_message(client=None, template=template, recipients=[to],
-                           params={"order_no": order_no}, channels=["email"])
+    task, _ = send_message(
+        client=None,
+        template=template,
+        recipients=[to],
+        params={"order_no": order_no},
+        channels=["email"],
+    )
     pipeline.plan_task(str(task.pk))
     by_channel = defaultdict(list)
     for pk, channel in DeliveryRecord.objects.filter(state="queued").values_list("id", "channel"):
@@ -80,20 +96,21 @@ def test_email_carries_one_click_unsubscribe_and_it_works(people, smtp_server, s
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = mail["List-Unsubscribe"].replace("\r\n", "").strip().strip("<>")  # unfolded
     assert url.startswith(settings.PUBLIC_BASE_URL + "/u/")
-    path = url[len(settings.PUBLIC_BASE_URL):]
+    path = url[len(settings.PUBLIC_BASE_URL) :]
 
     browser = APIClient(enforce_csrf_checks=True)
     page = browser.get(path)  # a link scanner or a person opening the link
-    assert page.status_code == 200 and b"<form method=\"post\">" in page.content
+    assert page.status_code == 200 and b'<form method="post">' in page.content
     assert not Preference.objects.exists()
 
     # The mail client's one-click POST (RFC 8058): no cookies, no CSRF token.
-    done = browser.post(path, "List-Unsubscribe=One-Click",
-                        content_type="application/x-www-form-urlencoded")
+    done = browser.post(
+        path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert done.status_code == 200 and b"unsubscribed" in done.content
-    assert list(Preference.objects.values_list("recipient__external_id", "category", "channel",
-                                               "opted_out")) == [
-        ("u-1001", "marketing", "email", True)]
+    assert list(
+        Preference.objects.values_list("recipient__external_id", "category", "channel", "opted_out")
+    ) == [("u-1001", "marketing", "email", True)]
     interaction = Interaction.objects.get(delivery=d, kind="unsubscribed")
     assert interaction.payload["source"] == "one-click"
     browser.post(path)  # a second click changes nothing

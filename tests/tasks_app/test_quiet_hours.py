@@ -15,20 +15,32 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def check(window: Window, tz: str, now: datetime, category: str = "marketing",
-          channel: str = "email"):
+def check(
+    window: Window, tz: str, now: datetime, category: str = "marketing", channel: str = "email"
+):
     return evaluate(window, recipient_tz=tz, category=category, channel=channel, now=now)
 
 
-@pytest.mark.parametrize(("clock", "inside"), [
-    (time(21, 59), False), (time(22, 0), True), (time(23, 59), True), (time(0, 0), True),
-    (time(7, 59), True), (time(8, 0), False), (time(12, 0), False)])
+@pytest.mark.parametrize(
+    ("clock", "inside"),
+    [
+        (time(21, 59), False),
+        (time(22, 0), True),
+        (time(23, 59), True),
+        (time(0, 0), True),
+        (time(7, 59), True),
+        (time(8, 0), False),
+        (time(12, 0), False),
+    ],
+)
 def test_window_across_midnight(clock, inside):
     assert in_window(clock, time(22), time(8)) is inside
 
 
-@pytest.mark.parametrize(("clock", "inside"), [
-    (time(11, 59), False), (time(12, 0), True), (time(13, 59), True), (time(14, 0), False)])
+@pytest.mark.parametrize(
+    ("clock", "inside"),
+    [(time(11, 59), False), (time(12, 0), True), (time(13, 59), True), (time(14, 0), False)],
+)
 def test_window_within_a_day(clock, inside):
     assert in_window(clock, time(12), time(14)) is inside
 
@@ -66,8 +78,9 @@ def test_fall_back_night_is_an_hour_longer():
     out = check(NIGHT, "America/New_York", now)
     assert out.until == utc(2026, 11, 1, 13, 0)  # 08:00 EST: 10 hours later
     # During the repeated hour (01:30 EST, second time round) it is still night.
-    assert check(NIGHT, "America/New_York", utc(2026, 11, 1, 6, 30)).until == \
-        utc(2026, 11, 1, 13, 0)
+    assert check(NIGHT, "America/New_York", utc(2026, 11, 1, 6, 30)).until == utc(
+        2026, 11, 1, 13, 0
+    )
 
 
 def test_window_ending_inside_a_dst_gap_ends_when_the_clock_jumps():
@@ -75,8 +88,7 @@ def test_window_ending_inside_a_dst_gap_ends_when_the_clock_jumps():
     # 02:30 does not exist on 2026-03-08: the first instant showing >= 02:30 is 03:00 EDT.
     assert first_instant(datetime(2026, 3, 8).date(), time(2, 30), tz) == utc(2026, 3, 8, 7, 0)
     # 01:30 happens twice on 2026-11-01: the first one (EDT) counts.
-    assert first_instant(datetime(2026, 11, 1).date(), time(1, 30), tz) == \
-        utc(2026, 11, 1, 5, 30)
+    assert first_instant(datetime(2026, 11, 1).date(), time(1, 30), tz) == utc(2026, 11, 1, 5, 30)
     early = Window(start=time(0), end=time(2, 30), categories=("marketing",))
     assert check(early, "America/New_York", utc(2026, 3, 8, 6, 0)).until == utc(2026, 3, 8, 7, 0)
 
@@ -102,14 +114,14 @@ def test_channels_limit_a_window():
     sms_only = Window(start=time(22), end=time(8), channels=("sms",))
     night = utc(2026, 5, 10, 15, 0)
     assert check(sms_only, "Asia/Shanghai", night, category="notification", channel="sms")
-    assert check(sms_only, "Asia/Shanghai", night, category="notification",
-                 channel="inapp") is None
+    assert check(sms_only, "Asia/Shanghai", night, category="notification", channel="inapp") is None
 
 
 def test_timezone_fallbacks(settings):
     settings.TIME_ZONE = "Asia/Tokyo"
-    policy_tz = Window(start=time(22), end=time(8), timezone="Asia/Shanghai",
-                       categories=("marketing",))
+    policy_tz = Window(
+        start=time(22), end=time(8), timezone="Asia/Shanghai", categories=("marketing",)
+    )
     now = utc(2026, 5, 10, 13, 30)  # 21:30 Shanghai, 22:30 Tokyo
     assert check(policy_tz, "", now) is None  # no recipient zone: the policy's
     assert check(NIGHT, "", now).until == utc(2026, 5, 10, 23, 0)  # neither: TIME_ZONE
@@ -119,10 +131,20 @@ def test_timezone_fallbacks(settings):
 def test_combine_drop_wins_and_defers_go_to_the_latest_end():
     late = Window(start=time(21), end=time(9), categories=("marketing",))
     night = utc(2026, 5, 10, 15, 0)
-    out = combine([NIGHT, late], recipient_tz="Asia/Shanghai", category="marketing",
-                  channel="email", now=night)
+    out = combine(
+        [NIGHT, late],
+        recipient_tz="Asia/Shanghai",
+        category="marketing",
+        channel="email",
+        now=night,
+    )
     assert out.until == utc(2026, 5, 11, 1, 0)  # 09:00 local
     drop = Window(start=time(23), end=time(6), categories=("marketing",), action="drop")
-    out = combine([NIGHT, drop], recipient_tz="Asia/Shanghai", category="marketing",
-                  channel="email", now=night)
+    out = combine(
+        [NIGHT, drop],
+        recipient_tz="Asia/Shanghai",
+        category="marketing",
+        channel="email",
+        now=night,
+    )
     assert out.action == "drop"

@@ -9,9 +9,14 @@ import pytest
 from tasks_app.models import Recipient
 from tests.api_helpers import assert_error
 
-LI_LEI = {"name": "Li Lei", "email": "lilei@example.com", "phone": "+8613800000000",
-          "locale": "zh-CN", "timezone": "Asia/Shanghai",
-          "addresses": {"dingtalk": "dt-1", "wecom": "wc-1", "wechat_mp": "openid-1"}}
+LI_LEI = {
+    "name": "Li Lei",
+    "email": "lilei@example.com",
+    "phone": "+8613800000000",
+    "locale": "zh-CN",
+    "timezone": "Asia/Shanghai",
+    "addresses": {"dingtalk": "dt-1", "wecom": "wc-1", "wechat_mp": "openid-1"},
+}
 
 
 def test_put_creates_then_updates(api_send_only):
@@ -23,8 +28,9 @@ def test_put_creates_then_updates(api_send_only):
     assert body["external_id"] == "u-1001"
     assert body["tags"] == []
 
-    updated = api.put("/api/v1/recipients/u-1001", {"phone": "+8613900000000", "tags": ["vip"]},
-                      format="json")
+    updated = api.put(
+        "/api/v1/recipients/u-1001", {"phone": "+8613900000000", "tags": ["vip"]}, format="json"
+    )
     assert updated.status_code == 200
     body = updated.json()
     assert body["phone"] == "+8613900000000"
@@ -58,20 +64,23 @@ def test_too_long_external_id_is_refused(api_send_only):
     assert_error(response, 400, "invalid_request")
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"email": "not-an-email"}, "email"),
-    ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
-    ({"timezone": "../../etc/passwd"}, "timezone"),
-    ({"timezone": 8}, "timezone"),
-    ({"addresses": ["dt-1"]}, "addresses"),
-    ({"addresses": {"dingtalk": 42}}, "addresses"),
-    ({"addresses": {"dingtalk": {"id": "x"}}}, "addresses"),
-    ({"tags": "vip"}, "tags"),
-    ({"tags": ["vip", 3]}, "tags"),
-    ({"name": 123}, "name"),
-    ({"phone": True}, "phone"),
-    ({"name": "x" * 201}, "name"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"timezone": "../../etc/passwd"}, "timezone"),
+        ({"timezone": 8}, "timezone"),
+        ({"addresses": ["dt-1"]}, "addresses"),
+        ({"addresses": {"dingtalk": 42}}, "addresses"),
+        ({"addresses": {"dingtalk": {"id": "x"}}}, "addresses"),
+        ({"tags": "vip"}, "tags"),
+        ({"tags": ["vip", 3]}, "tags"),
+        ({"name": 123}, "name"),
+        ({"phone": True}, "phone"),
+        ({"name": "x" * 201}, "name"),
+    ],
+)
 def test_bad_fields_are_invalid_requests(api_send_only, body, field):
     response = api_send_only.put("/api/v1/recipients/u-1", body, format="json")
     error = assert_error(response, 400, "invalid_request")

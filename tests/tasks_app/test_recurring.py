@@ -26,9 +26,15 @@ def setup(db):
     factories.recipients(2)
 
 
-BODY = {"name": "weekday digest", "template": "order_shipped",
-        "audience": {"recipients": ["u-1001", "u-1002"]}, "params": {"order_no": "DIGEST"},
-        "channels": ["inapp"], "crontab": "0 9 * * 1-5", "timezone": "Asia/Shanghai"}
+BODY = {
+    "name": "weekday digest",
+    "template": "order_shipped",
+    "audience": {"recipients": ["u-1001", "u-1002"]},
+    "params": {"order_no": "DIGEST"},
+    "channels": ["inapp"],
+    "crontab": "0 9 * * 1-5",
+    "timezone": "Asia/Shanghai",
+}
 
 
 def test_create_update_disable_delete_keep_the_periodic_task_in_step(api, setup):
@@ -43,11 +49,14 @@ def test_create_update_disable_delete_keep_the_periodic_task_in_step(api, setup)
     assert json.loads(pt.kwargs) == {"recurring_send_id": rs.pk}
     cron = pt.crontab
     assert (cron.minute, cron.hour, cron.day_of_week, str(cron.timezone)) == (
-        "0", "9", "1-5", "Asia/Shanghai")
+        "0",
+        "9",
+        "1-5",
+        "Asia/Shanghai",
+    )
     assert rs.client is not None  # runs are attributed to the API client that made it
 
-    r = api.patch(f"/api/v1/recurring-sends/{rs.pk}", {"crontab": "*/15 8-18 * * *"},
-                  format="json")
+    r = api.patch(f"/api/v1/recurring-sends/{rs.pk}", {"crontab": "*/15 8-18 * * *"}, format="json")
     assert r.status_code == 200 and r.json()["crontab"] == "*/15 8-18 * * *"
     pt.refresh_from_db()
     assert (pt.crontab.minute, pt.crontab.hour) == ("*/15", "8-18")
@@ -69,24 +78,33 @@ def test_create_update_disable_delete_keep_the_periodic_task_in_step(api, setup)
 def test_admin_style_save_creates_the_periodic_task_too(setup):
     from templates_app.models import MessageTemplate
 
-    rs = RecurringSend.objects.create(name="from admin", template=MessageTemplate.objects.get(),
-                                      audience={"tag": "vip"}, params={"order_no": "A"},
-                                      minute="30", hour="7", timezone="Europe/Berlin")
+    rs = RecurringSend.objects.create(
+        name="from admin",
+        template=MessageTemplate.objects.get(),
+        audience={"tag": "vip"},
+        params={"order_no": "A"},
+        minute="30",
+        hour="7",
+        timezone="Europe/Berlin",
+    )
     rs.refresh_from_db()
     assert rs.periodic_task.crontab.hour == "7"
     assert str(rs.periodic_task.crontab.timezone) == "Europe/Berlin"
 
 
-@pytest.mark.parametrize(("change", "status", "code"), [
-    ({"crontab": "61 * * * *"}, 400, "invalid_request"),
-    ({"crontab": "* * *"}, 400, "invalid_request"),
-    ({"timezone": "Mars/Base"}, 400, "invalid_request"),
-    ({"audience": {"who": "everyone"}}, 400, "invalid_request"),
-    ({"audience": {"recipients": "u-1001"}}, 400, "invalid_request"),
-    ({"params": {}}, 400, "invalid_params"),
-    ({"channels": ["email"]}, 400, "invalid_request"),
-    ({"template": "nope"}, 404, "template_not_found"),
-])
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"crontab": "61 * * * *"}, 400, "invalid_request"),
+        ({"crontab": "* * *"}, 400, "invalid_request"),
+        ({"timezone": "Mars/Base"}, 400, "invalid_request"),
+        ({"audience": {"who": "everyone"}}, 400, "invalid_request"),
+        ({"audience": {"recipients": "u-1001"}}, 400, "invalid_request"),
+        ({"params": {}}, 400, "invalid_params"),
+        ({"channels": ["email"]}, 400, "invalid_request"),
+        ({"template": "nope"}, 404, "template_not_found"),
+    ],
+)
 def test_bad_recurring_sends_are_refused(api, setup, change, status, code):
     r = api.post("/api/v1/recurring-sends", {**BODY, **change}, format="json")
     assert r.status_code == status, r.json()
@@ -107,27 +125,31 @@ def test_name_is_unique(api, setup):
 def test_occurrences_in_the_sends_timezone():
     fields = recurring.parse_crontab("0 9 * * 1-5")
     # Friday 2026-05-08 09:00 in Shanghai is 01:00 UTC.
-    assert recurring.previous_occurrence(fields, "Asia/Shanghai", utc(2026, 5, 8, 1, 0)) == \
-        utc(2026, 5, 8, 1, 0)
-    assert recurring.previous_occurrence(fields, "Asia/Shanghai", utc(2026, 5, 8, 0, 59)) == \
-        utc(2026, 5, 7, 1, 0)
+    assert recurring.previous_occurrence(fields, "Asia/Shanghai", utc(2026, 5, 8, 1, 0)) == utc(
+        2026, 5, 8, 1, 0
+    )
+    assert recurring.previous_occurrence(fields, "Asia/Shanghai", utc(2026, 5, 8, 0, 59)) == utc(
+        2026, 5, 7, 1, 0
+    )
     # Saturday: the next run is Monday 09:00 local.
-    assert recurring.next_occurrence(fields, "Asia/Shanghai", utc(2026, 5, 9, 3, 0)) == \
-        utc(2026, 5, 11, 1, 0)
+    assert recurring.next_occurrence(fields, "Asia/Shanghai", utc(2026, 5, 9, 3, 0)) == utc(
+        2026, 5, 11, 1, 0
+    )
     every_minute = recurring.parse_crontab("* * * * *")
-    assert recurring.previous_occurrence(every_minute, "UTC", utc(2026, 5, 9, 3, 7, 42)) == \
-        utc(2026, 5, 9, 3, 7)
+    assert recurring.previous_occurrence(every_minute, "UTC", utc(2026, 5, 9, 3, 7, 42)) == utc(
+        2026, 5, 9, 3, 7
+    )
     # 02:30 does not exist in New York on 2026-03-08: that day has no run.
     at_half_two = recurring.parse_crontab("30 2 * * *")
-    assert recurring.next_occurrence(at_half_two, "America/New_York", utc(2026, 3, 8, 0)) == \
-        utc(2026, 3, 9, 6, 30)
+    assert recurring.next_occurrence(at_half_two, "America/New_York", utc(2026, 3, 8, 0)) == utc(
+        2026, 3, 9, 6, 30
+    )
     with pytest.raises(ValueError):
         recurring.parse_crontab("0 25 * * *")
 
 
 def test_one_task_per_run_however_often_it_fires(setup):
-    rs = recurring.create_recurring_send(**{**BODY, "crontab": "* * * * *",
-                                            "timezone": "UTC"})
+    rs = recurring.create_recurring_send(**{**BODY, "crontab": "* * * * *", "timezone": "UTC"})
     first = recurring.run(rs.pk, scheduled_for=utc(2026, 5, 10, 9, 0, 0, 120000))
     # The same occurrence fired again (a beat restart, two beats) a few seconds later.
     again = recurring.run(rs.pk, scheduled_for=utc(2026, 5, 10, 9, 0, 7))
@@ -158,7 +180,8 @@ def test_runs_of_tag_audiences_and_disabled_sends(setup):
     assert task.audience["tag"] == "vip" and task.state == "tasked"  # fan-out on commit
     recurring.update_recurring_send(recurring_send=rs, enabled=False)
     assert recurring.run(rs.pk, scheduled_for=datetime.now(UTC) + timedelta(days=1)) == {
-        "skipped": "missing or disabled"}
+        "skipped": "missing or disabled"
+    }
 
 
 def test_a_run_of_an_unpublished_template_is_logged_not_raised(setup):

@@ -33,46 +33,69 @@ def setup(db):
 
 def test_send_at_schedules_the_task_and_release_due_starts_it_on_time(api, setup):
     with time_machine.travel(utc(2026, 5, 10, 9, 0), tick=False):
-        r = api.post("/api/v1/messages", {
-            "template": "order_shipped", "recipients": ["u-1001", "u-1002"],
-            "params": {"order_no": "S1"}, "send_at": "2026-05-10T17:30:00+08:00"},
-            format="json")
+        r = api.post(
+            "/api/v1/messages",
+            {
+                "template": "order_shipped",
+                "recipients": ["u-1001", "u-1002"],
+                "params": {"order_no": "S1"},
+                "send_at": "2026-05-10T17:30:00+08:00",
+            },
+            format="json",
+        )
         assert r.status_code == 202 and r.json()["state"] == "scheduled"
         task_id = r.json()["id"]
     with time_machine.travel(utc(2026, 5, 10, 9, 29, 59), tick=False):
         assert scheduler.release_due()["tasks"] == 0
     assert MessageTask.objects.get(pk=task_id).state == "scheduled"
-    assert set(DeliveryRecord.objects.filter(task_id=task_id).values_list("state", flat=True)) \
-        == {"pending"}
+    assert set(DeliveryRecord.objects.filter(task_id=task_id).values_list("state", flat=True)) == {
+        "pending"
+    }
     with time_machine.travel(utc(2026, 5, 10, 9, 30), tick=False):
         assert scheduler.release_due()["tasks"] == 1
         assert scheduler.release_due()["tasks"] == 0  # never twice
         pipeline.plan_task(task_id)  # what the dispatch worker does on commit
     task = MessageTask.objects.get(pk=task_id)
     assert task.state == "pushing"
-    assert set(DeliveryRecord.objects.filter(task=task).values_list("state", flat=True)) == \
-        {"queued"}
+    assert set(DeliveryRecord.objects.filter(task=task).values_list("state", flat=True)) == {
+        "queued"
+    }
     events = [(e.from_state, e.to_state, e.by) for e in task.events.all()]
     assert events[-1] == ("scheduled", "pushing", "release_due")
 
 
 def test_cancel_while_scheduled(api, setup):
-    r = api.post("/api/v1/messages", {
-        "template": "order_shipped", "recipients": ["u-1001"], "params": {"order_no": "S2"},
-        "send_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, format="json")
+    r = api.post(
+        "/api/v1/messages",
+        {
+            "template": "order_shipped",
+            "recipients": ["u-1001"],
+            "params": {"order_no": "S2"},
+            "send_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        },
+        format="json",
+    )
     task_id = r.json()["id"]
     cancelled = api.post(f"/api/v1/messages/{task_id}/cancel")
     assert cancelled.json() == {"id": task_id, "state": "cancelled"}
-    assert list(DeliveryRecord.objects.filter(task_id=task_id).values_list("state", "reason")) \
-        == [("skipped", "cancelled")]
+    assert list(DeliveryRecord.objects.filter(task_id=task_id).values_list("state", "reason")) == [
+        ("skipped", "cancelled")
+    ]
     scheduler.release_due(now=datetime.now(UTC) + timedelta(hours=2))
     assert MessageTask.objects.get(pk=task_id).state == "cancelled"
 
 
 def test_past_send_at_sends_now(api, setup):
-    r = api.post("/api/v1/messages", {
-        "template": "order_shipped", "recipients": ["u-1001"], "params": {"order_no": "S3"},
-        "send_at": "2020-01-01T00:00:00Z"}, format="json")
+    r = api.post(
+        "/api/v1/messages",
+        {
+            "template": "order_shipped",
+            "recipients": ["u-1001"],
+            "params": {"order_no": "S3"},
+            "send_at": "2020-01-01T00:00:00Z",
+        },
+        format="json",
+    )
     assert r.json()["state"] == "tasked"
 
 
@@ -82,19 +105,38 @@ def _make_due_work(n_tasks: int, n_deferred: int) -> tuple[list, list]:
     future = datetime.now(UTC) + timedelta(days=1)
     tasks = []
     for i in range(n_tasks):
-        task, _ = send_message(client=None, template="order_shipped", recipients=ids,
-                               params={"order_no": f"T{i}"}, send_at=future)
+        task, _ = send_message(
+            client=None,
+            template="order_shipped",
+            recipients=ids,
+            params={"order_no": f"T{i}"},
+            send_at=future,
+        )
         tasks.append(task.pk)
     # One task in flight whose deliveries were deferred (e.g. by quiet hours).
-    carrier, _ = send_message(client=None, template="order_shipped", recipients=ids,
-                              params={"order_no": "D"}, send_at=future)
+    carrier, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=ids,
+        params={"order_no": "D"},
+        send_at=future,
+    )
     MessageTask.objects.filter(pk=carrier.pk).update(state="pushing")
     due = datetime.now(UTC) - timedelta(minutes=1)
     crowd = Recipient.objects.bulk_create(
-        [Recipient(external_id=f"c-{i}", name=f"C {i}") for i in range(n_deferred)])
-    rows = [DeliveryRecord(task=carrier, recipient=r, channel="email",
-                           address=f"{r.external_id}@example.com", state="deferred",
-                           not_before=due) for r in crowd]
+        [Recipient(external_id=f"c-{i}", name=f"C {i}") for i in range(n_deferred)]
+    )
+    rows = [
+        DeliveryRecord(
+            task=carrier,
+            recipient=r,
+            channel="email",
+            address=f"{r.external_id}@example.com",
+            state="deferred",
+            not_before=due,
+        )
+        for r in crowd
+    ]
     DeliveryRecord.objects.bulk_create(rows, batch_size=2000)
     return tasks, [r.pk for r in rows]
 
@@ -129,8 +171,9 @@ def test_two_release_due_runs_racing_release_each_row_once(transactional_db):
     assert sum(r.get("deliveries", 0) for r in results) == len(deferred)
     assert sum(r.get("deliveries_queued", 0) for r in results) == len(deferred)
     # Each task moved scheduled -> pushing exactly once.
-    released = TaskEvent.objects.filter(task_id__in=tasks, from_state="scheduled",
-                                        to_state="pushing")
+    released = TaskEvent.objects.filter(
+        task_id__in=tasks, from_state="scheduled", to_state="pushing"
+    )
     assert released.count() == len(tasks)
     # (Workers left running by other tests may already be sending what was released.)
     assert not MessageTask.objects.filter(pk__in=tasks, state="scheduled").exists()
@@ -138,8 +181,12 @@ def test_two_release_due_runs_racing_release_each_row_once(transactional_db):
 
 
 def test_sweep_stuck_requeues_rows_whose_lease_ran_out(setup, settings):
-    task, _ = send_message(client=None, template="order_shipped",
-                           recipients=["u-1001", "u-1002"], params={"order_no": "W1"})
+    task, _ = send_message(
+        client=None,
+        template="order_shipped",
+        recipients=["u-1001", "u-1002"],
+        params={"order_no": "W1"},
+    )
     pipeline.plan_task(str(task.pk))
     ids = list(DeliveryRecord.objects.filter(task=task).values_list("id", flat=True))
     assert sorted(claim(ids)) == sorted(ids)  # a worker claimed them ... and died
@@ -148,7 +195,8 @@ def test_sweep_stuck_requeues_rows_whose_lease_ran_out(setup, settings):
     assert scheduler.sweep_stuck()["requeued"] == 0
     later = datetime.now(UTC) + timedelta(seconds=lease + 1)
     assert scheduler.sweep_stuck(now=later) == {"requeued": 2, "were_sending": 2}
-    assert set(DeliveryRecord.objects.filter(task=task).values_list("state", flat=True)) == \
-        {"queued"}
+    assert set(DeliveryRecord.objects.filter(task=task).values_list("state", flat=True)) == {
+        "queued"
+    }
     assert scheduler.sweep_stuck(now=later)["requeued"] == 0  # a new lease was given
     assert sorted(claim(ids)) == sorted(ids)  # a live worker can now take them

@@ -19,9 +19,11 @@ from templates_app.services import (
 @pytest.fixture
 def template(db):
     return create_template(
-        code="welcome", name="Welcome",
+        code="welcome",
+        name="Welcome",
         params_schema={"type": "object", "required": ["name"]},
-        contents=[{"channel": "email", "subject": "Hi {{ name }}", "body": "Welcome {{ name }}"}])
+        contents=[{"channel": "email", "subject": "Hi {{ name }}", "body": "Welcome {{ name }}"}],
+    )
 
 
 def test_publish_freezes_a_snapshot_and_bumps_the_version(template):
@@ -29,10 +31,15 @@ def test_publish_freezes_a_snapshot_and_bumps_the_version(template):
     assert (v1.version, v1.published_by, v1.category) == (1, "ops", "notification")
     assert v1.params_schema == {"type": "object", "required": ["name"]}
     assert [(c["channel"], c["subject"], c["body"]) for c in v1.contents] == [
-        ("email", "Hi {{ name }}", "Welcome {{ name }}")]
+        ("email", "Hi {{ name }}", "Welcome {{ name }}")
+    ]
 
-    update_template(template=template, contents=[{"channel": "email", "body": "v2 {{ name }}"}],
-                    params_schema={"type": "object"}, category="marketing")
+    update_template(
+        template=template,
+        contents=[{"channel": "email", "body": "v2 {{ name }}"}],
+        params_schema={"type": "object"},
+        category="marketing",
+    )
     v2 = publish_template(template=template)
     assert v2.version == 2
     assert v2.contents[0]["body"] == "v2 {{ name }}"
@@ -43,9 +50,14 @@ def test_publish_freezes_a_snapshot_and_bumps_the_version(template):
 def test_editing_the_draft_never_changes_a_published_version(template):
     v1 = publish_template(template=template)
     frozen = TemplateVersion.objects.values().get(pk=v1.pk)
-    update_template(template=template, name="Changed", category="alert",
-                    params_schema={"type": "object", "required": ["x"]}, daily_cap=1,
-                    contents=[{"channel": "sms", "body": "changed"}])
+    update_template(
+        template=template,
+        name="Changed",
+        category="alert",
+        params_schema={"type": "object", "required": ["x"]},
+        daily_cap=1,
+        contents=[{"channel": "sms", "body": "changed"}],
+    )
     assert TemplateVersion.objects.values().get(pk=v1.pk) == frozen
     template.refresh_from_db()
     assert (template.status, template.version) == ("published", 1)
