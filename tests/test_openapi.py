@@ -1,18 +1,17 @@
-"""The OpenAPI schema of the management endpoints generates cleanly and documents the
-Bearer API keys."""
+"""The OpenAPI schema generates without a warning or an error, lists every endpoint of
+API.md, and documents the Bearer API keys."""
 
 from __future__ import annotations
 
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 
-MODULES = (
-    "templates_app/",
-    "channels_app/api.py",
-    "channels_app/serializers.py",
-    "tasks_app/api/recipients.py",
-    "tasks_app/serializers.py",
-    "msgcenter/",
+# Endpoints that also document their 401/403 answers.
+MANAGEMENT = (
+    "/api/v1/templates",
+    "/api/v1/recipients/{external_id}",
+    "/api/v1/quiet-hours",
+    "/api/v1/channel-accounts",
 )
 PATHS = {
     "/api/v1/templates": {"get", "post"},
@@ -27,6 +26,17 @@ PATHS = {
     "/api/v1/channel-accounts": {"get", "post"},
     "/api/v1/channel-accounts/{id}": {"get", "patch", "delete"},
     "/api/v1/channel-accounts/{id}/test": {"post"},
+    "/api/v1/messages": {"post"},
+    "/api/v1/messages/{task_id}": {"get"},
+    "/api/v1/messages/{task_id}/deliveries": {"get"},
+    "/api/v1/messages/{task_id}/cancel": {"post"},
+    "/api/v1/messages/{task_id}/recall": {"post"},
+    "/api/v1/inbox/{external_id}": {"get"},
+    "/api/v1/inbox/{external_id}/{delivery_id}/read": {"post"},
+    "/api/v1/inbox/{external_id}/read-all": {"post"},
+    "/api/v1/recipients/{external_id}/preferences": {"get", "put"},
+    "/api/v1/recurring-sends": {"get", "post"},
+    "/api/v1/recurring-sends/{id}": {"get", "patch", "delete"},
 }
 
 
@@ -34,19 +44,15 @@ def test_schema_has_no_warnings_or_errors_for_these_views():
     GENERATOR_STATS.reset()
     with GENERATOR_STATS.silence():
         schema = SchemaGenerator().get_schema(request=None, public=True)
-    problems = [
-        m
-        for m in (*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache)
-        # Ours, or schema-wide ones (enum naming) that carry no source location.
-        if any(module in m for module in MODULES) or ".py:" not in m
-    ]
+    problems = [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
     assert problems == []
     for path, methods in PATHS.items():
         operations = schema["paths"][path]
         assert methods <= set(operations), path
         for method in methods:
             assert operations[method]["security"] == [{"ApiKeyAuth": []}], (path, method)
-            assert {"401", "403"} <= set(operations[method]["responses"]), (path, method)
+            if path.startswith(MANAGEMENT):
+                assert {"401", "403"} <= set(operations[method]["responses"]), (path, method)
 
 
 def test_schema_endpoint_documents_bearer_keys(client, db):
