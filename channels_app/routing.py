@@ -101,6 +101,9 @@ def _is_group(account: ChannelAccount) -> bool:
 
 def is_group_channel(channel: str, pinned_account_id: int | None = None) -> bool:
     """Whether deliveries on `channel` post once per task into a group (DESIGN §8)."""
+    kind = get_channel(channel)
+    if kind is not None and kind.default_provider == channel:
+        return False  # in-app: always one inbox item per person, whatever the accounts
     if pinned_account_id:
         account = ChannelAccount.objects.filter(pk=pinned_account_id).first()
         if account is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django_fsm import can_proceed
 
 from msgcenter.errors import APIError, InvalidParams, InvalidRequest
@@ -214,6 +215,18 @@ def restore_template(*, template: MessageTemplate) -> MessageTemplate:
 
 def published_version(code: str) -> TemplateVersion:
     """The latest published version of `code`, or the API errors of API.md."""
+    # One query on the hot path (every send); the errors are worked out only on a miss.
+    version = (
+        TemplateVersion.objects.select_related("template")
+        .filter(
+            template__code=code,
+            template__status=TemplateStatus.PUBLISHED,
+            version=F("template__version"),
+        )
+        .first()
+    )
+    if version is not None:
+        return version
     template = get_template(code)
     if template.status != TemplateStatus.PUBLISHED or not template.version:
         raise APIError(
