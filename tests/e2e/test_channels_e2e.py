@@ -33,11 +33,12 @@ def test_rate_limit_holds_across_two_worker_processes(workers, api, http_server)
         assert wait_task(task_id, timeout=60).state == "completed"
     times = sorted(req.at for req in http_server.requests)
     assert len(times) == 16  # nothing dropped, nothing twice
-    # A bucket of 4 refilled at 4/s: about 4 + 4 at most in any one-second window,
-    # and the 12 sends beyond the burst need about three seconds.
+    # A bucket of 4 refilled at 4/s grants at most 4 + 4 x T sends in any T seconds, so
+    # the 12 sends beyond the burst need three seconds. Arrivals jitter against grants
+    # on a loaded machine, so windows are checked over 2 s with a margin of 2; without
+    # the limit all 16 arrive within a fraction of a second.
     for i, t in enumerate(times):
-        # (+1: a token granted at the end of one window may land in the next)
-        assert sum(1 for u in times[i:] if u - t < 1.0) <= 9
+        assert sum(1 for u in times[i:] if u - t < 2.0) <= 4 + 4 * 2 + 2
     assert times[-1] - times[0] >= 2.5
 
 
