@@ -9,45 +9,18 @@ from django.db import transaction
 from django.db.models import F
 
 from channels_app.channels import get_channel
-from channels_app.models import DeliveryKind, DeliveryRecord, DeliveryState, SkipReason
+from channels_app.models import DeliveryKind, DeliveryRecord
 from channels_app.routing import is_group_channel
 
+from .deliveries import group_delivery, mention, person_delivery
 from .models import MessageTask, TaskState
 
 
-def _person_rows(task, parent: DeliveryRecord, channel: str, pinned) -> list[DeliveryRecord]:
+def _mentioned_people(parent: DeliveryRecord) -> list:
     from .models import Recipient
 
-    kind = get_channel(channel)
     ids = [m.get("external_id") for m in parent.mentions or [] if m.get("external_id")]
-    rows = []
-    for r in Recipient.objects.filter(external_id__in=ids):
-        address = kind.address_for(r)
-        if address:
-            rows.append(
-                DeliveryRecord(
-                    task=task,
-                    recipient=r,
-                    channel=channel,
-                    kind=DeliveryKind.FALLBACK,
-                    parent=parent,
-                    account_id=pinned,
-                    address=address,
-                )
-            )
-        else:
-            rows.append(
-                DeliveryRecord(
-                    task=task,
-                    recipient=r,
-                    channel=channel,
-                    kind=DeliveryKind.FALLBACK,
-                    parent=parent,
-                    state=DeliveryState.SKIPPED,
-                    reason=SkipReason.NO_ADDRESS,
-                )
-            )
-    return rows
+    return list(Recipient.objects.filter(external_id__in=ids))
 
 
 def create_fallbacks(failed: list[DeliveryRecord]) -> list[DeliveryRecord]:
@@ -70,6 +43,7 @@ def create_fallbacks(failed: list[DeliveryRecord]) -> list[DeliveryRecord]:
         if fallback and fallback != d.channel and get_channel(fallback):
             by_task[task].append((d, fallback))
     created: list[DeliveryRecord] = []
+    grouped: dict[tuple[str, int | None], bool] = {}
     with transaction.atomic():
         for task, items in by_task.items():
             rows = []
@@ -77,55 +51,28 @@ def create_fallbacks(failed: list[DeliveryRecord]) -> list[DeliveryRecord]:
             for d, channel in items:
                 kind = get_channel(channel)
                 pinned = (task.template_version.content_for(channel) or {}).get("account")
-                recipient = d.recipient
-                if is_group_channel(channel, pinned):
+                if (channel, pinned) not in grouped:  # one routing lookup per channel
+                    grouped[channel, pinned] = is_group_channel(channel, pinned)
+                fields = {
+                    "task": task,
+                    "kind": DeliveryKind.FALLBACK,
+                    "parent": d,
+                    "account_id": pinned,
+                }
+                people = [d.recipient] if d.recipient is not None else _mentioned_people(d)
+                if grouped[channel, pinned]:
+                    # One post per fallback channel, mentioning everyone it stands in for.
                     row = group_rows.get(channel)
                     if row is None:
-                        row = DeliveryRecord(
-                            task=task,
-                            channel=channel,
-                            kind=DeliveryKind.FALLBACK,
-                            parent=d,
-                            account_id=pinned,
-                            mentions=[],
-                        )
+                        row = group_delivery(recipients=[], channel_kind=kind, **fields)
                         group_rows[channel] = row
                         rows.append(row)
-                    if recipient is not None:
-                        row.mentions.append(
-                            {
-                                "external_id": recipient.external_id,
-                                "name": recipient.name,
-                                "phone": recipient.phone,
-                                "address": kind.address_for(recipient),
-                            }
-                        )
-                    continue
-                if recipient is None:
-                    # A group delivery failed: reach each mentioned person instead.
-                    rows += _person_rows(task, d, channel, pinned)
-                    continue
-                address = kind.address_for(recipient)
-                row = DeliveryRecord(
-                    task=task,
-                    recipient=recipient,
-                    channel=channel,
-                    kind=DeliveryKind.FALLBACK,
-                    parent=d,
-                    account_id=pinned,
-                    address=address,
-                )
-                if not address:
-                    row = DeliveryRecord(
-                        task=task,
-                        recipient=recipient,
-                        channel=channel,
-                        kind=DeliveryKind.FALLBACK,
-                        parent=d,
-                        state=DeliveryState.SKIPPED,
-                        reason=SkipReason.NO_ADDRESS,
-                    )
-                rows.append(row)
+                    row.mentions += [mention(r, kind) for r in people]
+                else:
+                    # A failed group post reaches each mentioned person instead.
+                    rows += [
+                        person_delivery(recipient=r, channel_kind=kind, **fields) for r in people
+                    ]
             DeliveryRecord.objects.bulk_create(rows)
             MessageTask.objects.filter(pk=task.pk).update(
                 delivery_count=F("delivery_count") + len(rows)

@@ -29,10 +29,12 @@ from channels_app.models import (
 from channels_app.routing import is_group_channel
 from channels_app.transitions import bulk_transition
 from msgcenter.errors import APIError, InvalidParams, InvalidRequest, NotFound
+from msgcenter.lifecycle import lock_for_transition
 from templates_app.models import TemplateVersion
 from templates_app.rendering import validate_params
 from templates_app.services import published_version
 
+from .deliveries import group_delivery, person_delivery
 from .models import SCOPES, ApiClient, ApiKey, MessageTask, Recipient, TaskState
 
 RECIPIENT_FIELDS = ("name", "email", "phone", "locale", "timezone", "addresses", "tags")
@@ -402,54 +404,14 @@ def _build_deliveries(
     rows: list[DeliveryRecord] = []
     for channel in channels:
         kind = get_channel(channel)
-        content = version.content_for(channel) or {}
-        pinned = content.get("account")
+        pinned = (version.content_for(channel) or {}).get("account")
+        fields = {"task": task, "account_id": pinned, "created_at": now}
         if is_group_channel(channel, pinned):
-            mentions = []
-            for r in recipients[:MAX_MENTIONS]:
-                mentions.append(
-                    {
-                        "external_id": r.external_id,
-                        "name": r.name,
-                        "phone": r.phone,
-                        "address": kind.address_for(r),
-                    }
-                )
             rows.append(
-                DeliveryRecord(
-                    task=task,
-                    recipient=None,
-                    channel=channel,
-                    account_id=pinned,
-                    mentions=mentions,
-                    created_at=now,
-                )
+                group_delivery(recipients=recipients[:MAX_MENTIONS], channel_kind=kind, **fields)
             )
-            continue
-        for r in recipients:
-            address = kind.address_for(r)
-            if address:
-                rows.append(
-                    DeliveryRecord(
-                        task=task,
-                        recipient=r,
-                        channel=channel,
-                        account_id=pinned,
-                        address=address,
-                        created_at=now,
-                    )
-                )
-            else:
-                rows.append(
-                    DeliveryRecord(
-                        task=task,
-                        recipient=r,
-                        channel=channel,
-                        state=DeliveryState.SKIPPED,
-                        reason=SkipReason.NO_ADDRESS,
-                        created_at=now,
-                    )
-                )
+        else:
+            rows += [person_delivery(recipient=r, channel_kind=kind, **fields) for r in recipients]
     return rows
 
 
@@ -472,14 +434,7 @@ def cancel_task(*, task: MessageTask, by: str = "", note: str = "") -> MessageTa
     """Cancel a task that is not terminal; its unsent deliveries become skipped/cancelled.
     Deliveries already being sent finish normally."""
     with transaction.atomic():
-        task = MessageTask.objects.select_for_update().get(pk=task.pk)
-        if not can_proceed(task.cancel):
-            raise APIError(
-                f"A task in state '{task.state}' cannot be cancelled.",
-                code="invalid_transition",
-                status_code=409,
-                details={"state": task.state},
-            )
+        task = lock_for_transition(task, "cancel", noun="task", done="cancelled")
         task.cancel(by=by, note=note)
         task.finished_at = timezone.now()
         task.save(update_fields=["state", "finished_at"])
