@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from itertools import groupby
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -193,6 +193,28 @@ def json_list(request) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise ValueError("callback body must be a JSON array of status reports")
     return data
+
+
+class TokenProvider(HTTPProvider):
+    """Providers whose API takes an access token fetched with two credentials (WeChat,
+    DingTalk and WeCom apps). Subclasses set `default_api`, `credential_keys` and
+    implement `_fetch_token() -> (token, expires_in)`."""
+
+    default_api: ClassVar[str] = ""
+    credential_keys: ClassVar[tuple[str, str]] = ("", "")
+    url_keys = ("base_url",)
+
+    @property
+    def api(self) -> str:
+        return base_url(self, self.default_api)
+
+    @property
+    def token(self) -> AccessToken:
+        credentials = require(self, *self.credential_keys)
+        return AccessToken(self.id, (self.api, *credentials), self._fetch_token)
+
+    def _fetch_token(self) -> tuple[str, int]:
+        raise NotImplementedError
 
 
 class SameContentBatching(HTTPProvider):

@@ -13,9 +13,8 @@ import time
 from typing import Any
 
 from ._common import (
-    AccessToken,
     SameContentBatching,
-    base_url,
+    TokenProvider,
     call,
     json_body,
     masked_url,
@@ -151,7 +150,7 @@ class DingTalkRobotProvider(HTTPProvider):
 
 
 @register
-class DingTalkWorkNoticeProvider(SameContentBatching):
+class DingTalkWorkNoticeProvider(TokenProvider, SameContentBatching):
     """Work notice (工作通知) of an internal app: the recipient's DingTalk userid is the
     address; messages with identical content are sent in one call of up to 100 users."""
 
@@ -165,17 +164,9 @@ class DingTalkWorkNoticeProvider(SameContentBatching):
     required_keys = ("app_key", "app_secret", "agent_id")
     secret_keys = ("app_secret",)
 
-    url_keys = ("base_url",)
+    default_api = DINGTALK_API
+    credential_keys = ("app_key", "app_secret")
     integer_keys = ("agent_id",)
-
-    @property
-    def api(self) -> str:
-        return base_url(self, DINGTALK_API)
-
-    @property
-    def token(self) -> AccessToken:
-        app_key, app_secret = require(self, "app_key", "app_secret")
-        return AccessToken(self.id, (self.api, app_key, app_secret), self._fetch_token)
 
     def _fetch_token(self) -> tuple[str, int]:
         app_key, app_secret = require(self, "app_key", "app_secret")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import AccessToken, base_url, call, json_body, require, with_token
-from .base import ConfigError, HTTPProvider, OutboundMessage, SendResult, TransportError
+from ._common import TokenProvider, call, json_body, require, with_token
+from .base import ConfigError, OutboundMessage, SendResult, TransportError
 from .registry import register
 
 WECHAT_API = "https://api.weixin.qq.com"
@@ -46,7 +46,7 @@ def template_data(data: Any) -> dict[str, dict[str, Any]]:
 
 
 @register
-class WeChatMPProvider(HTTPProvider):
+class WeChatMPProvider(TokenProvider):
     id = "wechat_mp"
     channel = "wechat_mp"
     group = False
@@ -55,16 +55,8 @@ class WeChatMPProvider(HTTPProvider):
     required_keys = ("app_id", "app_secret")
     secret_keys = ("app_secret",)
 
-    url_keys = ("base_url",)
-
-    @property
-    def api(self) -> str:
-        return base_url(self, WECHAT_API)
-
-    @property
-    def token(self) -> AccessToken:
-        app_id, app_secret = require(self, "app_id", "app_secret")
-        return AccessToken(self.id, (self.api, app_id, app_secret), self._fetch_token)
+    default_api = WECHAT_API
+    credential_keys = ("app_id", "app_secret")
 
     def _fetch_token(self) -> tuple[str, int]:
         app_id, app_secret = require(self, "app_id", "app_secret")

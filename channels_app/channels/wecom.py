@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._common import (
-    AccessToken,
     SameContentBatching,
-    base_url,
+    TokenProvider,
     call,
     json_body,
     masked_url,
@@ -112,7 +111,7 @@ class WeComRobotProvider(HTTPProvider):
 
 
 @register
-class WeComAppProvider(SameContentBatching):
+class WeComAppProvider(TokenProvider, SameContentBatching):
     """App message: the recipient's WeCom userid is the address; identical messages go
     in one call of up to 1000 members, and members WeCom reports as invalid fail."""
 
@@ -126,17 +125,9 @@ class WeComAppProvider(SameContentBatching):
     required_keys = ("corp_id", "corp_secret", "agent_id")
     secret_keys = ("corp_secret",)
 
-    url_keys = ("base_url",)
+    default_api = WECOM_API
+    credential_keys = ("corp_id", "corp_secret")
     integer_keys = ("agent_id",)
-
-    @property
-    def api(self) -> str:
-        return base_url(self, WECOM_API)
-
-    @property
-    def token(self) -> AccessToken:
-        corp_id, corp_secret = require(self, "corp_id", "corp_secret")
-        return AccessToken(self.id, (self.api, corp_id, corp_secret), self._fetch_token)
 
     def _fetch_token(self) -> tuple[str, int]:
         corp_id, corp_secret = require(self, "corp_id", "corp_secret")
