@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django_fsm import can_proceed
 
 from msgcenter.errors import APIError, InvalidParams, InvalidRequest
+from msgcenter.lifecycle import lock_for_transition
 
 from .models import MessageTemplate, TemplateContent, TemplateStatus, TemplateVersion
 from .rendering import RenderError, check_compiles, check_schema, render_content, validate_params
@@ -143,13 +143,7 @@ def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVers
     click or retried request does not mint a new version number."""
     caller_instance = template
     with transaction.atomic():
-        template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
-        if not can_proceed(template.publish):
-            raise APIError(
-                f"A template in state '{template.status}' cannot be published.",
-                code="invalid_transition",
-                status_code=409,
-            )
+        template = lock_for_transition(template, "publish", noun="template", done="published")
         contents = _snapshot(template)
         if not contents:
             raise InvalidRequest("A template needs at least one content to be published.")
@@ -186,13 +180,7 @@ def publish_template(*, template: MessageTemplate, by: str = "") -> TemplateVers
 
 def archive_template(*, template: MessageTemplate) -> MessageTemplate:
     with transaction.atomic():
-        template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
-        if not can_proceed(template.archive):
-            raise APIError(
-                f"A template in state '{template.status}' cannot be archived.",
-                code="invalid_transition",
-                status_code=409,
-            )
+        template = lock_for_transition(template, "archive", noun="template", done="archived")
         template.archive()
         template.save(update_fields=["status", "updated_at"])
     return template
@@ -201,13 +189,7 @@ def archive_template(*, template: MessageTemplate) -> MessageTemplate:
 def restore_template(*, template: MessageTemplate) -> MessageTemplate:
     """Bring an archived template back as an editable draft (its versions stay)."""
     with transaction.atomic():
-        template = MessageTemplate.objects.select_for_update().get(pk=template.pk)
-        if not can_proceed(template.restore):
-            raise APIError(
-                f"A template in state '{template.status}' cannot be restored.",
-                code="invalid_transition",
-                status_code=409,
-            )
+        template = lock_for_transition(template, "restore", noun="template", done="restored")
         template.restore()
         template.save(update_fields=["status", "updated_at"])
     return template
@@ -227,16 +209,12 @@ def published_version(code: str) -> TemplateVersion:
     )
     if version is not None:
         return version
-    template = get_template(code)
-    if template.status != TemplateStatus.PUBLISHED or not template.version:
-        raise APIError(
-            f"Template '{code}' has no published version.",
-            code="template_not_published",
-            status_code=409,
-            details={"template": code},
-        )
-    return TemplateVersion.objects.select_related("template").get(
-        template=template, version=template.version
+    get_template(code)  # 404 template_not_found when there is no such template
+    raise APIError(
+        f"Template '{code}' has no published version.",
+        code="template_not_published",
+        status_code=409,
+        details={"template": code},
     )
 
 
