@@ -31,6 +31,7 @@ from msgcenter.admin_helpers import (
     ReadOnlyAdminMixin,
     change_url,
     channel_choices,
+    fieldset_fields,
     get_object_or_404,
     link,
 )
@@ -319,34 +320,7 @@ class DeliveryRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
             },
         ),
     )
-    readonly_fields = (
-        "task",
-        "recipient",
-        "channel",
-        "kind",
-        "parent",
-        "state",
-        "reason",
-        "release_at",
-        "account",
-        "provider",
-        "address",
-        "mentions",
-        "provider_message_id",
-        "attempts",
-        "error",
-        "attempt_table",
-        "content",
-        "created_at",
-        "not_before",
-        "queued_at",
-        "lease_until",
-        "sent_at",
-        "delivered_at",
-        "read_at",
-        "failed_at",
-        "recalled_at",
-    )
+    readonly_fields = fieldset_fields(fieldsets)
     inlines = [InteractionInline]
 
     def get_search_results(self, request, queryset, search_term):

@@ -59,6 +59,11 @@ class ChannelFilter(DropdownFilter):
         return queryset
 
 
+def fieldset_fields(fieldsets: tuple) -> tuple[str, ...]:
+    """Every field named in `fieldsets`: the readonly_fields of a view-only page."""
+    return tuple(name for _title, options in fieldsets for name in options["fields"])
+
+
 class ReadOnlyAdminMixin:
     """Rows written by the system only: operators look, never add, edit or delete."""
 

@@ -35,6 +35,7 @@ from msgcenter.admin_helpers import (
     change_url,
     changelist_url,
     channel_choices,
+    fieldset_fields,
     finish_action,
     get_object_or_404,
     link,
@@ -481,27 +482,7 @@ class MessageTaskAdmin(ModelAdmin):
         (_("Idempotency"), {"fields": ("idempotency_key", "request_hash")}),
         (_("Times"), {"fields": ("created_at", "finished_at")}),
     )
-    readonly_fields = (
-        "id",
-        "template",
-        "template_version",
-        "client",
-        "state",
-        "priority",
-        "send_at",
-        "created_by",
-        "channels",
-        "audience",
-        "recipient_count",
-        "delivery_count",
-        "delivery_summary",
-        "params",
-        "recipient_params",
-        "idempotency_key",
-        "request_hash",
-        "created_at",
-        "finished_at",
-    )
+    readonly_fields = fieldset_fields(fieldsets)
     inlines = [DeliveryInline]
     actions_detail = ["retry_action", "release_action", "cancel_action"]
     # The lifecycle diagram and timeline, full width above the tabs.
