@@ -40,23 +40,7 @@ from msgcenter.errors import APIError
 from .accounts import check_account, masked_config, merge_config, run_connection_test
 from .channels import PROVIDERS, get_provider_class, load_all
 from .models import ChannelAccount, DeliveryRecord, DeliveryState, Interaction
-from .ratelimit import _redis as ratelimit_redis
-
-
-def bucket_status(account_id: int, rate: float) -> tuple[float, float] | None:
-    """(tokens available now, burst) of the account's shared token bucket, read from
-    Redis without taking any; None without Redis (buckets then live in each process)."""
-    client = ratelimit_redis()
-    if client is None:
-        return None
-    burst = max(1.0, rate)
-    tokens, ts = client.hmget(f"msgcenter:ratelimit:account:{account_id}", "tokens", "ts")
-    if tokens is None:
-        return burst, burst
-    sec, usec = client.time()
-    elapsed = max(0.0, sec + usec / 1e6 - float(ts or 0))
-    return min(burst, float(tokens) + elapsed * rate), burst
-
+from .ratelimit import bucket_status
 
 # --- Channel accounts --------------------------------------------------------------
 

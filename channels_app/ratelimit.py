@@ -9,9 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
-from django.conf import settings
+from msgcenter import kv
 
 # KEYS[1] bucket key; ARGV: rate (tokens/s), burst, wanted, now (s, float)
 # Returns {granted, wait_ms}: tokens taken now, and ms until the next token.
@@ -41,18 +40,28 @@ class Grant:
     wait: float  # seconds until the next token
 
 
-@lru_cache(maxsize=1)
-def _redis():
-    if not settings.REDIS_URL:
-        return None
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 _script = None
 _local: dict[str, tuple[float, float]] = {}
 _local_lock = threading.Lock()
+
+
+def _key(account_id: int) -> str:
+    return f"msgcenter:ratelimit:account:{account_id}"
+
+
+def bucket_status(account_id: int, rate: float) -> tuple[float, float] | None:
+    """(tokens available now, burst) of the account's shared bucket, read without taking
+    any; None without Redis (buckets then live in each process)."""
+    client = kv.get_redis()
+    if client is None:
+        return None
+    burst = max(1.0, rate)
+    tokens, ts = client.hmget(_key(account_id), "tokens", "ts")
+    if tokens is None:
+        return burst, burst
+    sec, usec = client.time()
+    elapsed = max(0.0, sec + usec / 1e6 - float(ts or 0))
+    return min(burst, float(tokens) + elapsed * rate), burst
 
 
 def take(account_id: int, rate_per_sec: float, wanted: int, *, burst: float | None = None) -> Grant:
@@ -60,14 +69,16 @@ def take(account_id: int, rate_per_sec: float, wanted: int, *, burst: float | No
     one second's worth). Never blocks."""
     global _script
     burst = max(1.0, burst if burst is not None else rate_per_sec)
-    key = f"msgcenter:ratelimit:account:{account_id}"
-    client = _redis()
+    key = _key(account_id)
+    client = kv.get_redis()
     if client is not None:
         if _script is None:
             _script = client.register_script(_TAKE)
         # Redis server time keeps every worker on one clock.
         sec, usec = client.time()
-        granted, wait_ms = _script(keys=[key], args=[rate_per_sec, burst, wanted, sec + usec / 1e6])
+        granted, wait_ms = _script(
+            keys=[key], args=[rate_per_sec, burst, wanted, sec + usec / 1e6], client=client
+        )
         return Grant(int(granted), int(wait_ms) / 1000.0)
     with _local_lock:
         now = time.monotonic()
