@@ -51,7 +51,7 @@ def release_due_deliveries(now: datetime | None = None, limit: int = BATCH) -> d
     with transaction.atomic():
         batch = list(
             DeliveryRecord.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(state=DeliveryState.DEFERRED, not_before__lte=now)
+            .due(now)
             .select_related("recipient")
             .order_by("not_before")[:limit]
         )

@@ -521,14 +521,7 @@ def finish_task_if_done(task_id: Any) -> MessageTask | None:
         if task is None or task.state != TaskState.PUSHING:
             return None
         deliveries = DeliveryRecord.objects.filter(task_id=task_id)
-        if deliveries.filter(
-            state__in=[
-                DeliveryState.PENDING,
-                DeliveryState.DEFERRED,
-                DeliveryState.QUEUED,
-                DeliveryState.SENDING,
-            ]
-        ).exists():
+        if deliveries.open().exists():
             return None
         succeeded = deliveries.filter(
             Q(state__in=[DeliveryState.SENT, DeliveryState.DELIVERED])
@@ -561,18 +554,7 @@ def finish_tasks_if_done(task_ids: Iterable[Any]) -> list[MessageTask]:
         if not tasks:
             return []
         deliveries = DeliveryRecord.objects.filter(task_id__in=[t.pk for t in tasks]).order_by()
-        still_open = set(
-            deliveries.filter(
-                state__in=[
-                    DeliveryState.PENDING,
-                    DeliveryState.DEFERRED,
-                    DeliveryState.QUEUED,
-                    DeliveryState.SENDING,
-                ]
-            )
-            .values_list("task_id", flat=True)
-            .distinct()
-        )
+        still_open = set(deliveries.open().values_list("task_id", flat=True).distinct())
         succeeded = set(
             deliveries.filter(
                 Q(state__in=[DeliveryState.SENT, DeliveryState.DELIVERED])

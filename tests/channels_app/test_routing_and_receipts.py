@@ -145,7 +145,6 @@ def test_rate_limit_reschedules_rather_than_drops(http_server):
     factories.webhook_account(http_server, rate_limit_per_sec=2)
     tasks = [create_and_plan(channels=["webhook"]) for _ in range(6)]
     ids = list(DeliveryRecord.objects.filter(task__in=tasks).values_list("id", flat=True))
-    from channels_app.sending import claim  # noqa: F401  (chunk of several group deliveries)
 
     counts = send_chunk("webhook", ids)
     # bucket of 2 plus 2/s for at most ~2 s of waiting: some sent, the rest requeued
